@@ -1,0 +1,37 @@
+# DVAO workbench. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The torch build installed before the project. 2.13.0 is the CPU wheel on the dev/CI machines
+# (pip finds it on disk); on a GPU machine the same pin pulls the CUDA build from PyPI. Override with
+# TORCH_SPEC= (empty) to keep whatever torch the environment already has.
+TORCH_SPEC ?= torch==2.13.0
+STAMP := $(VENV)/.installed
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	if [ -n "$(TORCH_SPEC)" ]; then $(PY) -m pip install -q "$(TORCH_SPEC)"; fi
+	$(PY) -m pip install -q -e ".[test]"
+	touch $(STAMP)
+
+.PHONY: install
+install: $(STAMP) ## create .venv and install the project editable with its test extras
+
+.PHONY: test
+test: install ## install if needed, then run the test suite (slow tests excluded)
+	$(PY) -m pytest -q
+
+.PHONY: test-slow
+test-slow: install ## run only the slow tests (long end-to-end runs)
+	$(PY) -m pytest -q -m slow
+
+.PHONY: bench
+bench: install ## run every benchmark in bench/ and print the ratios
+	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -1,0 +1,65 @@
+"""The estimator contract and the one registry every estimator goes through.
+
+An estimator is a pure tensor function
+
+    fn(rewards: Tensor (B, G, K), weights: Tensor (K,), *, std: str = "population",
+       eps: float = ..., **options) -> AdvantageResult
+
+B prompts, G completions per prompt, K objectives; NaN in ``rewards`` marks a missing reward.
+No I/O, no logging: diagnostics are returned, the caller decides what to log.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+import torch
+
+
+@dataclass(frozen=True)
+class AdvantageResult:
+    """What every estimator returns.
+
+    advantages: (B, G) advantage per completion; never NaN or inf.
+    group_mean: (B, K) each objective's within-group mean (over present rewards).
+    group_std:  (B, K) each objective's within-group std (same convention as the estimator used).
+    weights:    (B, K) effective weight of each objective in each group: the static base weights
+                broadcast for RC/AC/GDPO, the dynamic w~ for DVAO (0 where undefined).
+    """
+
+    advantages: torch.Tensor
+    group_mean: torch.Tensor
+    group_std: torch.Tensor
+    weights: torch.Tensor
+
+
+class Estimator(Protocol):
+    def __call__(self, rewards: torch.Tensor, weights: torch.Tensor, **options) -> AdvantageResult: ...
+
+
+_REGISTRY: dict[str, Callable[..., AdvantageResult]] = {}
+
+
+def register(name: str):
+    """Decorator adding an estimator under ``name``; a duplicate name is a programming error."""
+
+    def wrap(fn):
+        if name in _REGISTRY:
+            raise ValueError(f"advantage estimator {name!r} is already registered")
+        _REGISTRY[name] = fn
+        return fn
+
+    return wrap
+
+
+def names() -> list[str]:
+    """Registered estimator names, sorted."""
+    return sorted(_REGISTRY)
+
+
+def get(name: str) -> Callable[..., AdvantageResult]:
+    """The estimator registered as ``name``; an unknown name raises listing the valid ones."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown advantage estimator {name!r}; valid names: {', '.join(names())}") from None

@@ -1,0 +1,57 @@
+"""Metric keys: the contract between training, the run store, W&B and analysis.
+
+Keys read ``section/name[/stat]``. W&B's default workspace groups panels by the first segment, so
+each section below becomes one panel section (objectives, weights, variances, advantages, ...).
+Training writes exactly these names to the local run store *and* to W&B; analysis reads them back.
+Never build a metric key by hand elsewhere: call the functions here.
+"""
+from __future__ import annotations
+
+# ---- sections (first key segment) --------------------------------------------------------------
+REWARD = "reward"        # per-objective reward statistics of the training batch
+VARIANCE = "variance"    # per-objective within-group spread (the paper's variance collapse)
+WEIGHT = "weight"        # per-objective effective weight (DVAO's dynamic w~; static for the others)
+ADVANTAGE = "advantage"  # advantage magnitude (the paper's stability claim)
+TRAIN = "train"          # optimisation: loss, grad norm, KL, lengths, timing
+EVAL = "eval"            # held-out per-objective metrics: the Pareto axes
+
+STEP = "step"            # every record in metrics.jsonl / eval.jsonl carries the optimiser step
+
+
+def reward_mean(objective: str) -> str:
+    """Mean reward of ``objective`` over the batch (missing rewards excluded)."""
+    return f"{REWARD}/{objective}/mean"
+
+
+def group_std(objective: str) -> str:
+    """Mean over groups of ``objective``'s within-group std (estimator's std convention)."""
+    return f"{VARIANCE}/{objective}/group_std"
+
+
+def weight(objective: str) -> str:
+    """Mean over groups of ``objective``'s effective weight."""
+    return f"{WEIGHT}/{objective}/effective"
+
+
+def eval_metric(name: str) -> str:
+    """A held-out metric, e.g. ``eval/accuracy`` or ``eval/length_ok``."""
+    return f"{EVAL}/{name}"
+
+
+ADV_ABS_MEAN = f"{ADVANTAGE}/abs_mean"          # mean |A| over completions
+ADV_SQ_MEAN = f"{ADVANTAGE}/sq_mean"            # mean A^2 (Proposition 1: RC gives 1 per group)
+ADV_ABS_MAX = f"{ADVANTAGE}/abs_max"            # max |A| in the batch
+ZERO_VAR_FRAC = f"{ADVANTAGE}/zero_var_frac"    # fraction of groups where every objective is constant
+REWARD_TOTAL = f"{REWARD}/weighted/mean"        # mean of the base-weighted scalar reward
+
+GRAD_NORM = f"{TRAIN}/grad_norm"
+LOSS = f"{TRAIN}/loss"
+KL = f"{TRAIN}/kl"
+COMPLETION_LENGTH = f"{TRAIN}/completion_length"
+STEP_TIME = f"{TRAIN}/step_time"                # seconds per optimiser step (wall clock)
+LEARNING_RATE = f"{TRAIN}/learning_rate"
+
+
+def per_objective_keys(objectives: list[str]) -> list[str]:
+    """Every per-objective training key for the given objective names."""
+    return [k for o in objectives for k in (reward_mean(o), group_std(o), weight(o))]

@@ -55,3 +55,27 @@ LEARNING_RATE = f"{TRAIN}/learning_rate"
 def per_objective_keys(objectives: list[str]) -> list[str]:
     """Every per-objective training key for the given objective names."""
     return [k for o in objectives for k in (reward_mean(o), group_std(o), weight(o))]
+
+
+def estimator_metrics(rewards, base_weights, result, objectives: list[str]) -> dict[str, float]:
+    """Per-step training metrics from one estimator call; shared by the LLM trainer and the simulator.
+
+    rewards: (B, G, K) with NaN for missing; base_weights: (K,); result: an AdvantageResult.
+    Returns reward means, mean within-group std and mean effective weight per objective, the
+    weighted-reward mean, advantage magnitude statistics and the zero-variance group fraction.
+    """
+    import torch
+
+    out: dict[str, float] = {}
+    adv = result.advantages
+    for k, name in enumerate(objectives):
+        out[reward_mean(name)] = float(torch.nanmean(rewards[..., k]))
+        out[group_std(name)] = float(result.group_std[:, k].mean())
+        out[weight(name)] = float(result.weights[:, k].mean())
+    scalar = (torch.nan_to_num(rewards) * base_weights.to(rewards)).sum(-1)
+    out[REWARD_TOTAL] = float(scalar.mean())
+    out[ADV_ABS_MEAN] = float(adv.abs().mean())
+    out[ADV_SQ_MEAN] = float(adv.pow(2).mean())
+    out[ADV_ABS_MAX] = float(adv.abs().max())
+    out[ZERO_VAR_FRAC] = float((result.group_std <= 0).all(dim=-1).float().mean())
+    return out

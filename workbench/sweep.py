@@ -1,0 +1,89 @@
+"""Sweep bookkeeping for Hydra multiruns: one job record per job, one report at the end.
+
+Hydra's basic sweeper re-raises the first failed job's exception once its batch is done, which
+skips ``on_multirun_end`` and hides how the other jobs went. So in a multirun the entry point
+turns an exception into a ``failed`` result (see ``workbench.run``), each job appends one line
+to ``<sweep dir>/jobs.jsonl`` (``on_job_end`` runs inside the job's own process, whatever the
+launcher), and ``SweepReport.on_multirun_end`` reads those lines back and prints the tally.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.types import RunMode
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+JOBS_FILE = "jobs.jsonl"
+
+# Outcomes a job can report in its return value (``{"outcome": ..., ...}``).
+DONE, SKIPPED, FAILED = "done", "skipped", "failed"
+
+
+def job_record(config: DictConfig, job_return: JobReturn) -> dict[str, Any]:
+    """The jobs.jsonl line for one finished job; a job that raised counts as failed."""
+    runtime = config.hydra.runtime
+    record: dict[str, Any] = {
+        "job": config.hydra.job.get("num"),
+        "overrides": list(config.hydra.overrides.task),
+        "log": str(Path(runtime.output_dir) / f"{config.hydra.job.name}.log"),
+    }
+    if job_return.status == JobStatus.COMPLETED and isinstance(job_return._return_value, dict):
+        value = job_return._return_value
+        record.update(outcome=value.get("outcome", DONE), run_dir=value.get("run_dir"), error=value.get("error"))
+    elif job_return.status == JobStatus.COMPLETED:
+        record.update(outcome=DONE, run_dir=None, error=None)
+    else:
+        record.update(outcome=FAILED, run_dir=None, error=repr(job_return._return_value))
+    return record
+
+
+def read_jobs(sweep_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    path = Path(sweep_dir) / JOBS_FILE
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def tally(jobs: list[dict[str, Any]]) -> dict[str, int]:
+    counts = {DONE: 0, SKIPPED: 0, FAILED: 0}
+    for job in jobs:
+        counts[job["outcome"]] = counts.get(job["outcome"], 0) + 1
+    return counts
+
+
+class SweepReport(Callback):
+    """Records every job of a multirun and prints how many finished, were skipped or failed."""
+
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        if config.hydra.mode != RunMode.MULTIRUN:
+            return
+        line = json.dumps(job_record(config, job_return)) + "\n"
+        sweep_dir = Path(config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        # One short O_APPEND write per job: safe with parallel jobs on one filesystem.
+        fd = os.open(sweep_dir / JOBS_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        jobs = read_jobs(config.hydra.sweep.dir)
+        counts = tally(jobs)
+        print(
+            f"\nsweep {config.get('sweep') or ''} ({config.hydra.sweep.dir}): "
+            f"{counts[DONE]} finished, {counts[SKIPPED]} skipped (already done), {counts[FAILED]} failed",
+            flush=True,
+        )
+        for job in jobs:
+            if job["outcome"] == FAILED:
+                print(f"  FAILED {' '.join(job['overrides'])}\n    error: {job['error']}\n    log:   {job['log']}")
+        if counts[FAILED]:
+            # A sweep with failures should not look green to a script or a Makefile.
+            sys.exit(1)

@@ -25,12 +25,15 @@ class AdvantageResult:
     group_std:  (B, K) each objective's within-group std (same convention as the estimator used).
     weights:    (B, K) effective weight of each objective in each group: the static base weights
                 broadcast for RC/AC/GDPO, the dynamic w~ for DVAO (0 where undefined).
+    scorable:   (B, G) bool, False for a completion whose every reward is missing (its advantage
+                is 0 and it entered no baseline); None when the producer does not say.
     """
 
     advantages: torch.Tensor
     group_mean: torch.Tensor
     group_std: torch.Tensor
     weights: torch.Tensor
+    scorable: torch.Tensor | None = None
 
 
 class Estimator(Protocol):

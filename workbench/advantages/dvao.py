@@ -1,0 +1,51 @@
+"""DVAO, dynamic variance-adaptive advantage (arXiv 2605.25604).
+
+Per group, the dynamic weights  w~[i,k] = w[k] sigma[i,k] / sum_l w[l] sigma[i,l]  reweight AC's
+per-objective z-scores; the sum simplifies to
+
+    A[i,j] = sum_k w[k] (r[i,j,k] - mu[i,k]) / (sum_l w[l] sigma[i,l] + eps),
+
+which is what is computed: no division by a single sigma_k, so a constant objective needs no special
+case (it has sigma_k = 0, so weight 0 and a zero numerator term). The paper gives no eps; eps here is
+added to the pooled denominator only, and a group where every objective is constant gets A = 0
+for any eps >= 0. Equivalently A = (std_j s / sum_k w_k sigma_k) * A_RC: RC shrunk per group
+(Proposition 2). No batch step, as in the paper.
+
+Missing rewards: a missing r[i,j,k] is left out of objective k's statistics and adds nothing to the
+numerator; a completion whose every reward is missing gets 0.
+"""
+from __future__ import annotations
+
+import torch
+
+from .base import AdvantageResult, register
+from .stats import DEFAULT_EPS, check_inputs, group_stats
+
+
+@register("dvao")
+def dvao(rewards: torch.Tensor, weights, *, std: str = "population", eps: float = DEFAULT_EPS) -> AdvantageResult:
+    """DVAO advantages.
+
+    rewards: (B, G, K) float, NaN = missing.  weights: (K,) base weights >= 0, not all zero
+        (only their ratios matter: DVAO is invariant to scaling w).
+    std: "population" (default; the paper's propositions hold with it) or "bessel".
+    eps: added to sum_k w[k] sigma[i,k] (default 1e-6).
+    Returns advantages (B, G); group_mean/group_std (B, K); weights (B, K) = the dynamic w~, which sum
+    to 1 in every group with any spread and are all 0 in a group where every objective is constant.
+    """
+    w = check_inputs(rewards, weights, std, eps)
+    st = group_stats(rewards, std)
+    sigma = st.std.squeeze(1)                              # (B, K)
+    spread = sigma * w                                     # (B, K)
+    pooled = spread.sum(dim=-1, keepdim=True)              # (B, 1)
+    flat = pooled == 0                                     # every objective constant in the group
+    safe = torch.where(flat, torch.ones_like(pooled), pooled)
+    numerator = (st.centered * w).sum(dim=-1)              # (B, G)
+    adv = numerator / (safe + eps)                         # numerator is exactly 0 where flat
+    return AdvantageResult(
+        advantages=adv,
+        group_mean=st.mean.squeeze(1),
+        group_std=sigma,
+        weights=spread / safe,
+        scorable=st.present.any(dim=-1),
+    )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from .base import AdvantageResult, register
-from .stats import DEFAULT_EPS, GroupStats, check_inputs, group_stats, static_weights
+from .stats import DEFAULT_EPS, GroupStats, check_inputs, group_stats, make_result, static_weights
 
 
 def combine_zscores(rewards: torch.Tensor, w: torch.Tensor, std: str, eps: float) -> tuple[torch.Tensor, GroupStats]:
@@ -31,10 +31,4 @@ def ac(rewards: torch.Tensor, weights, *, std: str = "population", eps: float = 
     """
     w = check_inputs(rewards, weights, std, eps)
     adv, st = combine_zscores(rewards, w, std, eps)
-    return AdvantageResult(
-        advantages=adv,
-        group_mean=st.mean.squeeze(1),
-        group_std=st.std.squeeze(1),
-        weights=static_weights(w, rewards.shape[0]),
-        scorable=st.present.any(dim=-1),
-    )
+    return make_result(adv, st, static_weights(w, rewards.shape[0]))

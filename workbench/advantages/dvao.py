@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 
 from .base import AdvantageResult, register
-from .stats import DEFAULT_EPS, check_inputs, group_stats
+from .stats import DEFAULT_EPS, check_inputs, group_stats, make_result
 
 
 @register("dvao")
@@ -42,10 +42,4 @@ def dvao(rewards: torch.Tensor, weights, *, std: str = "population", eps: float 
     safe = torch.where(flat, torch.ones_like(pooled), pooled)
     numerator = (st.centered * w).sum(dim=-1)              # (B, G)
     adv = numerator / (safe + eps)                         # numerator is exactly 0 where flat
-    return AdvantageResult(
-        advantages=adv,
-        group_mean=st.mean.squeeze(1),
-        group_std=sigma,
-        weights=spread / safe,
-        scorable=st.present.any(dim=-1),
-    )
+    return make_result(adv, st, spread / safe)

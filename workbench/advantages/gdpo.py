@@ -13,7 +13,7 @@ import torch
 
 from .ac import combine_zscores
 from .base import AdvantageResult, register
-from .stats import DEFAULT_EPS, batch_stats, check_inputs, static_weights
+from .stats import DEFAULT_EPS, batch_stats, check_inputs, make_result, static_weights
 
 
 @register("gdpo")
@@ -33,10 +33,4 @@ def gdpo(rewards: torch.Tensor, weights, *, std: str = "population", eps: float 
     scorable = st.present.any(dim=-1)
     if batch_norm:
         adv = batch_stats(adv, scorable, std).zscore(eps).reshape(adv.shape)
-    return AdvantageResult(
-        advantages=adv,
-        group_mean=st.mean.squeeze(1),
-        group_std=st.std.squeeze(1),
-        weights=static_weights(w, rewards.shape[0]),
-        scorable=scorable,
-    )
+    return make_result(adv, st, static_weights(w, rewards.shape[0]), scorable)

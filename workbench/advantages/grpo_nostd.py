@@ -9,7 +9,7 @@ import torch
 
 from .base import AdvantageResult, register
 from .rc import scalarise
-from .stats import DEFAULT_EPS, check_inputs, group_stats, static_weights
+from .stats import DEFAULT_EPS, check_inputs, group_stats, make_result, static_weights
 
 
 @register("grpo_nostd")
@@ -26,10 +26,4 @@ def grpo_nostd(rewards: torch.Tensor, weights, *, std: str = "population",
     per_obj = group_stats(rewards, std)
     s, scorable = scalarise(rewards, w)
     adv = group_stats(s.unsqueeze(-1), std).centered.squeeze(-1)
-    return AdvantageResult(
-        advantages=adv,
-        group_mean=per_obj.mean.squeeze(1),
-        group_std=per_obj.std.squeeze(1),
-        weights=static_weights(w, rewards.shape[0]),
-        scorable=scorable,
-    )
+    return make_result(adv, per_obj, static_weights(w, rewards.shape[0]), scorable)

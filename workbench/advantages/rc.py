@@ -15,7 +15,7 @@ import math
 import torch
 
 from .base import AdvantageResult, register
-from .stats import DEFAULT_EPS, batch_stats, check_inputs, group_stats, static_weights
+from .stats import DEFAULT_EPS, batch_stats, check_inputs, group_stats, make_result, static_weights
 
 SCALES = ("group", "batch")
 
@@ -56,10 +56,4 @@ def rc(rewards: torch.Tensor, weights, *, std: str = "population", eps: float = 
         whole = batch_stats(s, scorable, std)
         denom = torch.where(whole.constant, torch.ones_like(whole.std), whole.std).reshape(()) + eps
         adv = st.centered.squeeze(-1) / denom
-    return AdvantageResult(
-        advantages=adv,
-        group_mean=per_obj.mean.squeeze(1),
-        group_std=per_obj.std.squeeze(1),
-        weights=static_weights(w, rewards.shape[0]),
-        scorable=scorable,
-    )
+    return make_result(adv, per_obj, static_weights(w, rewards.shape[0]), scorable)

@@ -18,6 +18,8 @@ from typing import Sequence
 
 import torch
 
+from .base import AdvantageResult
+
 STD_CONVENTIONS = ("population", "bessel")
 DEFAULT_EPS = 1e-6  # verl's GRPO epsilon; the DVAO paper trained with verl. TRL 1.16 uses 1e-4.
 
@@ -129,3 +131,18 @@ def _as_weight_tensor(weights: torch.Tensor | Sequence[float], k: int) -> torch.
 def static_weights(w: torch.Tensor, b: int) -> torch.Tensor:
     """The base weights (K,) as the (B, K) effective-weight diagnostic of a static-weight estimator."""
     return w.unsqueeze(0).expand(b, -1)
+
+
+def make_result(advantages: torch.Tensor, per_objective: GroupStats, weights: torch.Tensor,
+                scorable: torch.Tensor | None = None) -> AdvantageResult:
+    """Pack an estimator's output: advantages (B, G), the per-objective stats of the rewards and the
+    effective weights (B, K); scorable (B, G) defaults to "some reward present"."""
+    if scorable is None:
+        scorable = per_objective.present.any(dim=-1)
+    return AdvantageResult(
+        advantages=advantages,
+        group_mean=per_objective.mean.squeeze(1),
+        group_std=per_objective.std.squeeze(1),
+        weights=weights,
+        scorable=scorable,
+    )

@@ -1,0 +1,163 @@
+"""Load stage: run directories (or a W&B project) -> two tidy pandas tables.
+
+``runs``: one row per finished run: ``run`` (id: path relative to the root), ``path``, ``method``,
+``task``, ``model``, ``G``, ``K``, ``seed``, ``sweep``, ``weights`` (str "0.3,0.7"), ``weight`` (the first
+objective's base weight, the paper's swept "accuracy weight"), ``objectives`` and ``eval_axes`` (tuples),
+``step``, every ``eval/<axis>`` metric and any other scalar key of summary.json (e.g. ``noise``).
+
+``steps``: one row per (run, logged step): ``run``, ``step`` and one column per workbench.metrics key.
+
+Failed, still-running and broken run directories are skipped with one SkippedRunWarning naming each
+of them and why; a truncated last line of a metrics file (a run killed mid-write) is dropped with a warning.
+Nothing here touches the network unless ``load_wandb`` is called.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from workbench import metrics as M
+from workbench.store import DONE, METRICS, STATUS, SUMMARY, find_runs, read_jsonl
+
+REQUIRED = ("method", "task", "model", "seed", "objectives", "eval_axes")
+
+
+class SkippedRunWarning(UserWarning):
+    """Some run directories were not loaded (failed, incomplete or broken); the message names them."""
+
+
+@dataclass(frozen=True)
+class RunTables:
+    runs: pd.DataFrame                       # one row per run
+    steps: pd.DataFrame | None = None        # one row per (run, step); None when not requested
+    skipped: tuple[tuple[str, str], ...] = field(default=())   # (run id, reason)
+
+
+def weights_key(weights, k: int) -> str:
+    """Canonical string of a run's base weights ("0.3,0.7"); ``None`` (equal weights) becomes 1/K each."""
+    if weights is None:
+        weights = [1.0 / k] * k
+    return ",".join(f"{float(w):.4g}" for w in weights)
+
+
+def _read_json(path: Path) -> tuple[dict | None, str | None]:
+    """(object, None), or (None, why it cannot be read)."""
+    try:
+        return json.loads(path.read_text()), None
+    except FileNotFoundError:
+        return None, f"no {path.name}"
+    except json.JSONDecodeError:
+        return None, f"unreadable {path.name}"
+
+
+def _summary_row(run_dir: Path, root: Path, include_incomplete: bool) -> tuple[dict | None, str | None]:
+    """(row, None) for a loadable run, (None, reason) otherwise."""
+    status, problem = _read_json(run_dir / STATUS)
+    if problem:
+        return None, problem + (" (never started?)" if problem.startswith("no ") else "")
+    state = status.get("status")
+    if state != DONE and not (include_incomplete and state != "failed"):
+        detail = f": {status['error']}" if status.get("error") else ""
+        return None, f"{state or 'unknown status'} at step {status.get('step')}{detail}"
+    summary, problem = _read_json(run_dir / SUMMARY)
+    if problem:
+        return None, problem
+    missing = [k for k in REQUIRED if k not in summary]
+    if missing:
+        return None, f"summary.json lacks {', '.join(missing)}"
+    row = {k: v for k, v in summary.items() if v is None or isinstance(v, (str, int, float, bool))}
+    objectives = tuple(summary["objectives"])
+    row.update(run=run_dir.relative_to(root).as_posix() or ".", path=str(run_dir), status=state,
+               objectives=objectives, eval_axes=tuple(summary["eval_axes"]), K=summary.get("K", len(objectives)))
+    weights = summary.get("weights")
+    row["weights"] = weights_key(weights, len(objectives))
+    row["weight"] = float(row["weights"].split(",")[0])
+    for axis in row["eval_axes"]:
+        row.setdefault(M.eval_metric(axis), None)
+    return row, None
+
+
+def _read_metrics(path: Path):
+    """A pyarrow table of one metrics.jsonl; a half-written last line is dropped with a warning."""
+    import pyarrow as pa
+    import pyarrow.json as pj
+
+    data = path.read_bytes() if path.exists() else b""
+    if data and not data.endswith(b"\n"):
+        head, _, tail = data.rpartition(b"\n")
+        try:
+            json.loads(tail)
+            data += b"\n"
+        except json.JSONDecodeError:
+            warnings.warn(f"{path}: dropping a truncated last line", stacklevel=3)
+            data = head + b"\n" if head else b""
+    if not data.strip():
+        return None
+    try:
+        # One thread per file: the files are small, and a thread pool per file costs more than it saves.
+        return pj.read_json(io.BytesIO(data), read_options=pj.ReadOptions(use_threads=False))
+    except pa.ArrowInvalid:
+        # A corrupt line in the middle or a type clash: the slower reader skips bad lines one by one.
+        records = list(read_jsonl(path))
+        return pa.Table.from_pylist(records) if records else None
+
+
+def load_steps(runs: pd.DataFrame) -> pd.DataFrame:
+    """The long per-step table of the runs in ``runs`` (needs its ``run`` and ``path`` columns)."""
+    import pyarrow as pa
+
+    tables = []
+    for run, path in zip(runs["run"], runs["path"]):
+        table = _read_metrics(Path(path) / METRICS)
+        if table is not None and table.num_rows:
+            tables.append(table.append_column("run", pa.array([run] * table.num_rows)))
+    if not tables:
+        return pd.DataFrame({"run": pd.Series(dtype=str), M.STEP: pd.Series(dtype=int)})
+    steps = pa.concat_tables(tables, promote_options="permissive").to_pandas()
+    cols = ["run", M.STEP] + sorted(c for c in steps.columns if c not in ("run", M.STEP))
+    return steps[cols].sort_values(["run", M.STEP], kind="stable").reset_index(drop=True)
+
+
+def load_runs(root: str | os.PathLike, *, steps: bool = True, include_incomplete: bool = False) -> RunTables:
+    """Load every run directory under ``root`` (see the module docstring for the two tables).
+
+    include_incomplete keeps runs whose status is still "running" (their summary.json must exist).
+    Raises FileNotFoundError when ``root`` does not exist or holds no run directory at all.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root} is not a directory; pass the runs/ folder written by `python -m workbench.run`")
+    dirs = find_runs(root)
+    if not dirs:
+        raise FileNotFoundError(f"no run directories (folders holding config.yaml) under {root}")
+    rows, skipped = [], []
+    for run_dir in dirs:
+        row, reason = _summary_row(run_dir, root, include_incomplete)
+        if row is None:
+            skipped.append((run_dir.relative_to(root).as_posix(), reason))
+        else:
+            rows.append(row)
+    if skipped:
+        listing = "; ".join(f"{run} ({why})" for run, why in skipped)
+        warnings.warn(f"skipped {len(skipped)} of {len(dirs)} runs under {root}: {listing}", SkippedRunWarning,
+                      stacklevel=2)
+    runs = pd.DataFrame(rows)
+    if runs.empty:
+        raise ValueError(f"none of the {len(dirs)} run directories under {root} finished; see the warning above")
+    runs = runs.sort_values("run", kind="stable").reset_index(drop=True)
+    for col in [c for c in runs.columns if c.startswith(M.EVAL + "/")]:
+        runs[col] = pd.to_numeric(runs[col], errors="coerce").astype(float)   # null (NaN in the store) -> NaN
+    return RunTables(runs=runs, steps=load_steps(runs) if steps else None, skipped=tuple(skipped))
+
+
+def require_columns(runs: pd.DataFrame, columns, what: str) -> None:
+    """Raise a ValueError naming the missing columns and the ones available."""
+    missing = [c for c in columns if c not in runs.columns]
+    if missing:
+        raise ValueError(f"{what} needs run columns {missing}; the runs have {sorted(map(str, runs.columns))}")

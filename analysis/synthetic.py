@@ -76,12 +76,13 @@ def write_run(root, *, method: str, w0: float = 0.5, seed: int = 0, task: str = 
     step (same bytes; 500k fsyncs would dominate the benchmark). extra: more config axes (e.g. noise).
     """
     weights = [1.0, 0.0] if method == "single" else [round(w0, 6), round(1 - w0, 6)]
-    rng = np.random.default_rng([seed, int(w0 * 1000), sum(map(ord, method)), len(task), len(model)])
+    tag = "".join(f"_{k}{v}" for k, v in sorted((extra or {}).items()))
+    rng = np.random.default_rng([seed, int(w0 * 1000), G, sum(map(ord, method + task + model + tag))])
     point = true_point(method, weights[0] if method != "single" else 1.0)
     final = [float(np.clip(v + rng.normal(0, noise), 0, 1)) for v in point]
     if method == "single":
         final[1] = float(np.clip(0.3 * QUALITY["single"] + rng.normal(0, noise), 0, 1))
-    path = Path(root) / task / model / (sweep or "adhoc") / f"{method}_w{w0:g}_G{G}_s{seed}"
+    path = Path(root) / task / model / (sweep or "adhoc") / f"{method}_w{w0:g}_G{G}{tag}_s{seed}"
     store = RunStore(path)
     config = {"method": {"name": method}, "task": {"name": task, "kind": "llm"}, "model": {"name": model},
               "logger": {"name": "none"}, "G": G, "seed": seed, "steps": steps, "weights": weights,

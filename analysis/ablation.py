@@ -1,0 +1,112 @@
+"""`python -m analysis.ablation runs/ --by G|K|weight|model|noise [--out DIR]`: ablation tables.
+
+For each task (and model, unless --by model), one table per metric: rows are methods, columns the
+levels of the ablated axis, cells the mean +- std over seeds, the best mean in each column in bold.
+Metrics: the hypervolume of each seed's points at that level (reference point 0 on every axis, as in
+analysis.pareto; several weight settings at one level form that seed's front) and every final eval
+metric (averaged over a seed's runs at that level). Outputs in --out (default reports/ablation):
+ablation_<by>.md, ablation_<by>.tex and ablation_<by>.csv (long: one row per cell, ``best`` flag).
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from analysis import frontier as F
+from analysis import style
+from analysis.load import load_runs, require_columns
+from analysis.tables import best_mask, latex, markdown, mean_std
+
+AXES = {"G": "G", "K": "K", "weight": "weight", "model": "model", "noise": "noise"}
+HV = "hypervolume"
+
+
+def seed_metrics(runs: pd.DataFrame, by: str, ref=None) -> pd.DataFrame:
+    """One row per (task, model, method, level, seed): hypervolume of that seed's points and each eval
+    metric averaged over them; ``by`` is a runs column. With --by model the ``model`` column is the level."""
+    keys = ["task", "method", by, "seed"] if by == "model" else ["task", "model", "method", by, "seed"]
+    rows = []
+    for task, task_runs in runs.groupby("task", sort=True):
+        axes = F.axes_of(task_runs)
+        r = F.reference_point(len(axes), ref)
+        for key, grp in task_runs.groupby(keys[1:], sort=False, dropna=False):
+            rows.append({**dict(zip(keys, (task, *key))), "n_runs": len(grp),
+                         HV: F.hypervolume(grp[axes].to_numpy(), r), **grp[axes].mean().to_dict()})
+    return pd.DataFrame(rows)
+
+
+def summarise(per_seed: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Long table: one row per (task, [model], metric, method, level) with mean, std, n_seeds and ``best``
+    (highest mean of its column: same task, model, metric and level)."""
+    group = ["task", "method", by] if by == "model" else ["task", "model", "method", by]
+    metrics = [HV] + sorted(c for c in per_seed.columns if c.startswith("eval/"))
+    long = per_seed.melt(id_vars=[*group, "seed"], value_vars=metrics, var_name="metric").dropna(subset=["value"])
+    out = long.groupby([*group, "metric"], sort=False, dropna=False)["value"].agg(
+        mean="mean", std=lambda v: v.std(ddof=1), n_seeds="count").reset_index()
+    column = [g for g in group if g != "method"] + ["metric"]
+    out["best"] = out["mean"].eq(out.groupby(column, dropna=False)["mean"].transform("max"))
+    return out
+
+
+def _level_order(levels) -> list:
+    try:
+        return sorted(levels, key=float)
+    except (TypeError, ValueError):
+        return sorted(levels, key=str)
+
+
+def tables(summary: pd.DataFrame, by: str):
+    """Yield (title, cells, bold) per task/model/metric: cells is a method x level frame of "mean ± std"."""
+    outer = ["task"] if by == "model" else ["task", "model"]
+    for key, grp in summary.groupby(outer, sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        metrics = [HV] + sorted(m for m in grp.metric.unique() if m != HV)
+        for metric in metrics:
+            g = grp[grp.metric == metric]
+            if g.empty:
+                continue
+            rows = style.method_order(g.method.unique())
+            cols = _level_order(g[by].unique())
+            means = g.pivot(index="method", columns=by, values="mean").reindex(index=rows, columns=cols)
+            stds = g.pivot(index="method", columns=by, values="std").reindex(index=rows, columns=cols)
+            cells = pd.DataFrame({c: [mean_std(means.at[r, c], stds.at[r, c]) for r in rows] for c in cols},
+                                 index=pd.Index(rows, name="method"))
+            cells.columns = [f"{by}={c}" for c in cols]
+            yield f"{' / '.join(map(str, key))}: {metric}", cells, best_mask(means).set_axis(cells.columns, axis=1)
+
+
+def main(argv=None) -> pd.DataFrame:
+    parser = argparse.ArgumentParser(prog="python -m analysis.ablation", description=__doc__.split("\n")[0])
+    parser.add_argument("runs", help="folder of run directories (e.g. runs/)")
+    parser.add_argument("--by", required=True, choices=sorted(AXES), help="the ablated config axis")
+    parser.add_argument("--out", default="reports/ablation", help="output folder (default: reports/ablation)")
+    parser.add_argument("--ref", type=float, nargs="+", default=None,
+                        help="hypervolume reference point, one value per eval axis (default: 0 on every axis)")
+    args = parser.parse_args(argv)
+    by = AXES[args.by]
+    try:
+        runs = load_runs(args.runs, steps=False).runs
+        require_columns(runs, [by], f"--by {args.by}")
+        summary = summarise(seed_metrics(runs, by, args.ref), by)
+    except (FileNotFoundError, ValueError) as err:
+        parser.error(str(err))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    md = [f"# Ablation over {args.by}", "", "Mean ± std over seeds; the best mean per column in bold.", ""]
+    tex = []
+    for title, cells, bold in tables(summary, by):
+        md += [f"## {title}", "", markdown(cells, bold)]
+        tex.append(latex(cells, bold, caption=f"Ablation over {args.by}, {title}"))
+    stem = out / f"ablation_{args.by}"
+    summary.to_csv(stem.with_suffix(".csv"), index=False)
+    stem.with_suffix(".md").write_text("\n".join(md))
+    stem.with_suffix(".tex").write_text("\n".join(tex))
+    print("\n".join(md))
+    print(f"written: {stem}.md, {stem}.tex, {stem}.csv")
+    return summary
+
+
+if __name__ == "__main__":
+    main()

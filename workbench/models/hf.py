@@ -1,0 +1,48 @@
+"""Real models by hub name or local directory, respecting ``HF_HUB_OFFLINE``."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from workbench.models.config import ModelConfig
+
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+
+
+def offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() not in ("0", "", "false", "no")
+
+
+def load_hf(cfg: ModelConfig):
+    """(model, tokenizer) from ``cfg.path`` (a local directory) or ``cfg.hub_name``.
+
+    Offline, a hub name must already be in the local HF cache; otherwise the error says to set
+    ``model.path``. A tokenizer without a pad token gets its eos token as pad (TRL needs one).
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if cfg.path is not None:
+        source = Path(cfg.path).expanduser()
+        if not (source / "config.json").is_file():
+            raise FileNotFoundError(f"model.path={source}: expected a Hugging Face model directory "
+                                    "(config.json, weights and tokenizer files, as save_pretrained writes)")
+        source = str(source)
+    else:
+        source = cfg.hub_name
+    extra = {"attn_implementation": cfg.attn_implementation} if cfg.attn_implementation else {}
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=offline())
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=DTYPES[cfg.dtype],
+                                                     local_files_only=offline(), **extra)
+    except OSError as err:
+        if offline() and cfg.path is None:
+            raise OSError(f"model {cfg.name!r}: {source!r} is not in the local Hugging Face cache and "
+                          "HF_HUB_OFFLINE=1; download it where a network exists and set "
+                          f"model.path=/dir/with/the/model ({err})") from err
+        raise
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer

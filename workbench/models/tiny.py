@@ -1,0 +1,162 @@
+"""The tiny policy: a few-layer Qwen2 decoder with a char-level tokenizer, warmed up by supervised
+training on the task's own demonstrations, cached on disk keyed by its settings.
+
+Cache: ``$DVAO_CACHE`` (default ``~/.cache/dvao-workbench``) / ``tiny/<task>-<hash>/`` holding the
+model, the tokenizer and ``warmup.json`` (settings, final loss, seconds). Parallel sweep jobs are safe:
+one builder at a time holds a file lock, builds in a temporary directory and renames it into place,
+so a reader never sees a half-written model.
+"""
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from workbench.models.config import ModelConfig
+from workbench.models.tokenizer import EOS, build_char_tokenizer
+
+VERSION = 1  # bump when the build recipe changes, so stale caches are not reused
+INFO = "warmup.json"
+
+
+def cache_root() -> Path:
+    """Where warmed models live (``DVAO_CACHE`` or ``~/.cache/dvao-workbench``)."""
+    return Path(os.environ.get("DVAO_CACHE") or Path.home() / ".cache" / "dvao-workbench")
+
+
+def cache_key(cfg: ModelConfig, task) -> str:
+    """Hash of everything that changes the built model: architecture, warm-up and the task's data."""
+    blob = json.dumps({"v": VERSION, "arch": dataclasses.asdict(cfg.arch),
+                       "warmup": {k: v for k, v in dataclasses.asdict(cfg.warmup).items() if k != "threads"},
+                       "task": task.warmup_key()}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def cache_dir(cfg: ModelConfig, task) -> Path:
+    return cache_root() / "tiny" / f"{task.name}-{cache_key(cfg, task)}"
+
+
+def fresh_model(cfg: ModelConfig, tokenizer, seed: int):
+    """An untrained tiny Qwen2 decoder sized for ``tokenizer``."""
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    a = cfg.arch
+    config = Qwen2Config(vocab_size=len(tokenizer), hidden_size=a.hidden_size, num_hidden_layers=a.num_layers,
+                         num_attention_heads=a.num_heads, num_key_value_heads=a.num_heads,
+                         intermediate_size=a.intermediate_size, max_position_embeddings=a.max_positions,
+                         tie_word_embeddings=True, pad_token_id=tokenizer.pad_token_id,
+                         eos_token_id=tokenizer.eos_token_id, bos_token_id=None)
+    torch.manual_seed(seed)
+    model = Qwen2ForCausalLM(config)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.bos_token_id = None
+    return model
+
+
+def tiny_tokenizer(task):
+    return build_char_tokenizer(task.vocab_texts() + [p + c for p, c in task.warmup_examples(256, 0)],
+                                task.vocab_tokens())
+
+
+def encode_demos(tokenizer, demos: list[tuple[str, str]], max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, L) input ids right-padded and (N, L) labels with -100 on prompt and padding positions."""
+    rows, labels = [], []
+    for prompt, completion in demos:
+        p = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        c = tokenizer(completion + EOS, add_special_tokens=False)["input_ids"]
+        ids = (p + c)[:max_len]
+        rows.append(ids)
+        labels.append(([-100] * len(p) + c)[:max_len])
+    width = max(map(len, rows))
+    ids_t = torch.full((len(rows), width), tokenizer.pad_token_id, dtype=torch.long)
+    lab_t = torch.full((len(rows), width), -100, dtype=torch.long)
+    for i, (r, l) in enumerate(zip(rows, labels)):
+        ids_t[i, : len(r)] = torch.tensor(r)
+        lab_t[i, : len(l)] = torch.tensor(l)
+    return ids_t, lab_t
+
+
+def warm_up(model, tokenizer, task, cfg: ModelConfig, progress: bool = True) -> dict:
+    """Supervised warm-up in place: AdamW, linear decay to 10%, loss on completion tokens only.
+
+    Returns ``{"final_loss", "seconds", "steps", "examples"}``.
+    """
+    from tqdm.auto import tqdm
+
+    w = cfg.warmup
+    demos = task.warmup_examples(w.steps * w.batch_size, w.seed + 1)
+    ids, labels = encode_demos(tokenizer, demos, cfg.arch.max_positions)
+    opt = torch.optim.AdamW(model.parameters(), lr=w.lr, weight_decay=0.0, betas=(0.9, 0.98))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 - 0.9 * s / max(1, w.steps))
+    model.train()
+    start, ema = time.time(), None
+    bar = tqdm(range(w.steps), desc=f"warm-up tiny/{task.name}", disable=not progress, mininterval=2)
+    for step in bar:
+        sl = slice(step * w.batch_size, (step + 1) * w.batch_size)
+        x, y = ids[sl], labels[sl]
+        width = int((x != tokenizer.pad_token_id).sum(1).max())  # trim padding columns: cheaper steps
+        x, y = x[:, :width], y[:, :width]
+        loss = model(input_ids=x, attention_mask=(x != tokenizer.pad_token_id).long(), labels=y).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        ema = loss.item() if ema is None else 0.95 * ema + 0.05 * loss.item()
+        bar.set_postfix(loss=f"{ema:.3f}")
+    model.eval()
+    return {"final_loss": ema, "seconds": time.time() - start, "steps": w.steps, "examples": len(demos)}
+
+
+def build_tiny(cfg: ModelConfig, task, progress: bool = True) -> Path:
+    """Directory of the warmed tiny model for ``task``, building it if the cache lacks it."""
+    target = cache_dir(cfg, task)
+    if (target / INFO).is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / f"{target.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a second job waits here, then finds the finished model
+        if (target / INFO).is_file():
+            return target
+        threads = torch.get_num_threads()
+        torch.set_num_threads(cfg.warmup.threads)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+        try:
+            tokenizer = tiny_tokenizer(task)
+            model = fresh_model(cfg, tokenizer, cfg.warmup.seed)
+            stats = warm_up(model, tokenizer, task, cfg, progress)
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+            info = {"stats": stats, "params": sum(p.numel() for p in model.parameters()),
+                    "arch": dataclasses.asdict(cfg.arch), "warmup": dataclasses.asdict(cfg.warmup),
+                    "task": task.warmup_key(), "version": VERSION}
+            (tmp / INFO).write_text(json.dumps(info, indent=1, default=str))
+            os.rename(tmp, target)
+        except OSError:
+            if not (target / INFO).is_file():  # a racer without working locks got there first: keep theirs
+                raise
+        finally:
+            torch.set_num_threads(threads)
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def load_dir(path: Path, dtype: torch.dtype = torch.float32):
+    """(model, tokenizer) from a saved directory, pad/eos set for generation."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer

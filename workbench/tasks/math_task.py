@@ -1,0 +1,175 @@
+"""The ``math`` task: accuracy and length objectives (optionally format), generated or DAPO data.
+
+Objectives (binary, in ``objectives`` order):
+  accuracy  the extracted final answer equals the ground truth after normalisation;
+  length    the completion is at most ``length_limit`` tokens (both papers: 4,000 on real data);
+            with ``condition_length_on_accuracy`` it counts only when the answer is correct (GDPO);
+  format    exactly one answer, in the required ``Answer:``/``\\boxed{}`` form, at the end.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from workbench.tasks import math_data, math_rewards as mr
+from workbench.tasks.base import EvalAxis, RewardFn
+from workbench.tasks.config import EvalOptions, check, from_mapping
+from workbench.tasks.registry import register
+from workbench.tasks.text import score_each, token_length
+
+OBJECTIVES = ("accuracy", "length", "format")
+SOURCES = ("generated", "dapo")
+
+
+@dataclass
+class MathData:
+    source: str = "generated"       # generated (offline additions) | dapo (DAPO-Math-17K parquet)
+    path: str | None = None         # local parquet for source=dapo
+    hub_name: str = "BytedTsinghua-SIA/DAPO-Math-17k"  # used only when path is null and a network exists
+    n_train: int | None = 20000     # training prompts (null: every remaining row of real data)
+    n_eval: int = 200               # held-out prompts, disjoint from training
+    seed: int = 0                   # data generation / split seed
+    digits: int = 3                 # generated: operand digits
+    chat: bool = True               # real data: prompt as chat messages (TRL conversational) vs plain text
+
+
+@dataclass
+class MathWarmup:
+    """The tiny model's supervised warm-up mix (generated data only)."""
+
+    worked_frac: float = 0.5        # share of demonstrations in the long worked form (rest: direct)
+    unmarked_frac: float = 0.1      # share whose answer lacks the `Answer:` marker (format and accuracy 0)
+
+
+@dataclass
+class MathConfig:
+    name: str = "math"
+    kind: str = "llm"
+    objectives: list = field(default_factory=lambda: ["accuracy", "length"])  # K=2; add format for K=3
+    length_limit: int = 12          # tokens (eos included); tiny direct answers fit, worked ones do not
+    condition_length_on_accuracy: bool = False  # GDPO: length reward only for correct answers
+    data: MathData = field(default_factory=MathData)
+    eval: EvalOptions = field(default_factory=EvalOptions)
+    warmup: MathWarmup = field(default_factory=MathWarmup)
+
+    def __post_init__(self):
+        self.objectives = list(self.objectives)
+        bad = [o for o in self.objectives if o not in OBJECTIVES]
+        check(not bad and self.objectives and len(set(self.objectives)) == len(self.objectives),
+              f"task.objectives={self.objectives}: choose distinct names from {list(OBJECTIVES)}")
+        check(self.length_limit > 0, "task.length_limit must be a positive token count")
+        check(self.data.source in SOURCES, f"task.data.source={self.data.source!r}: valid sources are {list(SOURCES)}")
+        check(self.kind == "llm", "task.kind must be `llm` for the math task")
+        for key in ("worked_frac", "unmarked_frac"):
+            value = getattr(self.warmup, key)
+            check(0.0 <= value <= 1.0, f"task.warmup.{key}={value} must lie in [0, 1]")
+
+
+class MathTask:
+    """Math word/arithmetic problems scored on accuracy, length and (optionally) format."""
+
+    def __init__(self, cfg: MathConfig):
+        self.cfg = cfg
+        self.name = cfg.name
+        self._train, self._eval = self._load()
+
+    # ---- data -----------------------------------------------------------------------------------
+    def _load(self) -> tuple[list[dict], list[dict]]:
+        d = self.cfg.data
+        if d.source == "generated":
+            return math_data.generate(d.n_train or 0, d.n_eval, d.seed, d.digits)
+        rows = math_data.read_dapo(d.path) if d.path else math_data.load_hub_rows(d.hub_name)
+        train, held = math_data.split_rows(rows, d.n_train, d.n_eval, d.seed)
+        shape = (lambda r: {"prompt": r["messages"], "answer": r["answer"]}) if d.chat else \
+                (lambda r: {"prompt": r["question"], "answer": r["answer"]})
+        return [shape(r) for r in train], [shape(r) for r in held]
+
+    def train_dataset(self):
+        import datasets
+
+        return datasets.Dataset.from_list(self._train)
+
+    def eval_dataset(self):
+        """The first ``eval.n_prompts`` held-out rows."""
+        import datasets
+
+        return datasets.Dataset.from_list(self._eval[: self.cfg.eval.n_prompts])
+
+    # ---- objectives -----------------------------------------------------------------------------
+    @property
+    def objectives(self) -> list[str]:
+        return list(self.cfg.objectives)
+
+    def reward_funcs(self) -> list[RewardFn]:
+        limit, conditioned = self.cfg.length_limit, self.cfg.condition_length_on_accuracy
+
+        def accuracy(text, ids, answer="", **_):
+            return mr.accuracy_score(text, answer)
+
+        def length(text, ids, answer="", **_):
+            ok = mr.length_score(token_length(text, ids), limit)
+            return ok * mr.accuracy_score(text, answer) if conditioned else ok
+
+        def fmt(text, ids, **_):
+            return mr.format_score(text)
+
+        scorers = {"accuracy": accuracy, "length": length, "format": fmt}
+        return [score_each(name, scorers[name]) for name in self.objectives]
+
+    @property
+    def eval_axes(self) -> list[EvalAxis]:
+        return [EvalAxis(name) for name in self.objectives]
+
+    def evaluate(self, prompts: Sequence[Any], completions: Sequence[Any], rows: dict[str, list[Any]],
+                 completion_lengths: Sequence[int]) -> dict[str, float]:
+        """Mean accuracy, length compliance (never conditioned: it is the Pareto axis), format rate
+        and mean completion length (tokens) over the sampled completions."""
+        from workbench.tasks.text import completion_text
+
+        n = len(completions)
+        if n == 0:
+            raise ValueError("evaluate() got no completions")
+        texts = [completion_text(c) for c in completions]
+        acc = [mr.accuracy_score(t, a) for t, a in zip(texts, rows["answer"])]
+        ok = [mr.length_score(int(k), self.cfg.length_limit) for k in completion_lengths]
+        fmt = [mr.format_score(t) for t in texts]
+        return {"accuracy": sum(acc) / n, "length": sum(ok) / n, "format": sum(fmt) / n,
+                "mean_length": sum(completion_lengths) / n}
+
+    # ---- tiny-model warm-up (generated data only) ------------------------------------------------
+    def warmup_examples(self, n: int, seed: int) -> list[tuple[str, str]]:
+        """``n`` (prompt, completion) demonstrations drawn from the training split."""
+        if self.cfg.data.source != "generated":
+            raise ValueError("the tiny model's warm-up needs task.data.source=generated; "
+                             "for real data use a real model (model=qwen2.5-0.5b, ...)")
+        rng, w = random.Random(seed), self.cfg.warmup
+        out = []
+        for _ in range(n):
+            row = self._train[rng.randrange(len(self._train))]
+            a, b = math_data.operands(row["prompt"])
+            text = math_data.worked_solution(a, b) if rng.random() < w.worked_frac else math_data.direct_solution(a, b)
+            if rng.random() < w.unmarked_frac:
+                text = text.replace(mr.MARKER, "= ")
+            out.append((row["prompt"], text))
+        return out
+
+    def vocab_texts(self) -> list[str]:
+        """Texts whose characters the tiny tokenizer must cover."""
+        a, b = 10 ** self.cfg.data.digits - 1, 10 ** (self.cfg.data.digits - 1)
+        return ["0123456789+= \n", mr.MARKER, math_data.worked_solution(a, b), "\\boxed{}"]
+
+    def vocab_tokens(self) -> list[str]:
+        """Multi-character strings the tiny tokenizer keeps as one token (none for math)."""
+        return []
+
+    def warmup_key(self) -> dict:
+        """Everything that changes the warm-up data: part of the tiny model's cache key."""
+        d = self.cfg.data
+        return {"task": "math", "digits": d.digits, "seed": d.seed, "n_train": d.n_train,
+                "n_eval": d.n_eval, "warmup": vars(self.cfg.warmup)}
+
+
+@register("math")
+def build_math(cfg: dict) -> MathTask:
+    return MathTask(from_mapping(MathConfig, cfg, "task"))

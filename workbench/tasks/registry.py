@@ -1,0 +1,36 @@
+"""The task registry: the only way the trainer gets a task (``build(cfg.task)``)."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from workbench.tasks.base import Task
+from workbench.tasks.config import to_dict
+
+_BUILDERS: dict[str, Callable[[dict], Task]] = {}
+
+
+def register(name: str):
+    """Decorator adding a task builder ``fn(task_cfg: dict) -> Task``; a duplicate name raises."""
+
+    def wrap(fn):
+        if name in _BUILDERS:
+            raise ValueError(f"task {name!r} is already registered")
+        _BUILDERS[name] = fn
+        return fn
+
+    return wrap
+
+
+def names() -> list[str]:
+    """Registered task names, sorted (the LLM tasks; the bandit simulator lives elsewhere)."""
+    return sorted(_BUILDERS)
+
+
+def build(task_cfg: Any) -> Task:
+    """The task described by the Hydra ``task`` node (or a dict): dispatches on its ``name``."""
+    cfg = to_dict(task_cfg)
+    name = cfg.get("name")
+    if name not in _BUILDERS:
+        raise KeyError(f"unknown task {name!r}; valid names: {', '.join(names())} "
+                       "(set `name:` in conf/task/<name>.yaml)")
+    return _BUILDERS[name](cfg)

@@ -161,3 +161,60 @@ def require_columns(runs: pd.DataFrame, columns, what: str) -> None:
     missing = [c for c in columns if c not in runs.columns]
     if missing:
         raise ValueError(f"{what} needs run columns {missing}; the runs have {sorted(map(str, runs.columns))}")
+
+
+def wandb_row(name: str, state: str, config: dict, summary: dict) -> tuple[dict | None, str | None]:
+    """A runs-table row from one W&B run's config and summary (the same columns as ``_summary_row``).
+
+    The trainer logs the resolved Hydra config (groups as dicts with a ``name``) and every metric key;
+    objectives and eval axes are read back from the ``reward/<o>/mean`` and ``eval/<axis>`` summary keys.
+    """
+    if state != "finished":
+        return None, f"W&B state {state}"
+    pick = lambda v: v.get("name") if isinstance(v, dict) else v  # noqa: E731
+    objectives = tuple(k.split("/")[1] for k in summary if k.startswith(M.REWARD + "/") and k.endswith("/mean")
+                       and k != M.REWARD_TOTAL)
+    eval_axes = tuple(k.split("/", 1)[1] for k in summary if k.startswith(M.EVAL + "/"))
+    if not objectives or not eval_axes:
+        return None, "no reward/<objective>/mean or eval/<axis> keys in its W&B summary"
+    row = {"run": name, "path": None, "status": DONE, "method": pick(config.get("method")),
+           "task": pick(config.get("task")), "model": pick(config.get("model")), "G": config.get("G"),
+           "K": len(objectives), "seed": config.get("seed"), "sweep": config.get("sweep"),
+           "objectives": objectives, "eval_axes": eval_axes, "step": summary.get("_step"),
+           "weights": weights_key(config.get("weights"), len(objectives)),
+           **{k: summary[k] for k in summary if k.startswith(M.EVAL + "/")}}
+    row["weight"] = float(row["weights"].split(",")[0])
+    return row, None
+
+
+def load_wandb(project: str, entity: str | None = None, *, steps: bool = False, timeout: float = 3.0) -> RunTables:
+    """The runs (and optionally per-step history) of a W&B project, as ``load_runs`` returns them.
+
+    Needs W&B online (checked first with a short probe, so it never hangs); raises RuntimeError saying
+    why otherwise. Unfinished runs are skipped with a SkippedRunWarning.
+    """
+    from analysis.wandb_report import check_online
+
+    ok, why = check_online(timeout)
+    if not ok:
+        raise RuntimeError(f"cannot load W&B project {project!r}: {why}; load the local runs/ folder instead")
+    import wandb
+
+    api = wandb.Api(timeout=int(max(timeout, 10)))
+    rows, skipped, history = [], [], []
+    for run in api.runs(f"{entity}/{project}" if entity else project):
+        row, reason = wandb_row(run.name, run.state, dict(run.config), dict(run.summary))
+        if row is None:
+            skipped.append((run.name, reason))
+            continue
+        rows.append(row)
+        if steps:
+            frame = run.history(samples=100_000, pandas=True).rename(columns={"_step": M.STEP})
+            history.append(frame.assign(run=run.name))
+    if skipped:
+        warnings.warn(f"skipped {len(skipped)} W&B runs: " + "; ".join(f"{n} ({w})" for n, w in skipped),
+                      SkippedRunWarning, stacklevel=2)
+    if not rows:
+        raise ValueError(f"no finished runs with eval metrics in W&B project {project!r}")
+    step_table = pd.concat(history, ignore_index=True) if history else None
+    return RunTables(pd.DataFrame(rows), step_table, tuple(skipped))

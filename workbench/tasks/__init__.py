@@ -7,6 +7,6 @@ from workbench.tasks.base import EvalAxis, RewardFn, Task
 from workbench.tasks.registry import build, names, register
 
 # Importing the task modules registers them.
-from workbench.tasks import math_task  # noqa: E402,F401
+from workbench.tasks import math_task, tool_task  # noqa: E402,F401
 
 __all__ = ["EvalAxis", "RewardFn", "Task", "build", "names", "register"]

@@ -41,6 +41,14 @@ def _tiny_dir(task_name: str) -> Path:
     return build_tiny(models.parse(conf_node("model", "tiny")), task)
 
 
+def _fresh(task_name: str, model_dir: Path):
+    from workbench import tasks
+    from workbench.models.tiny import load_dir
+
+    model, tokenizer = load_dir(model_dir)
+    return tasks.build(conf_node("task", task_name)), model, tokenizer
+
+
 @pytest.fixture(scope="session")
 def tiny_math_dir(tiny_cache) -> Path:
     """Directory of the warmed tiny model for conf/task/math.yaml (built on first use)."""
@@ -50,11 +58,7 @@ def tiny_math_dir(tiny_cache) -> Path:
 @pytest.fixture
 def tiny_math(tiny_math_dir):
     """(task, model, tokenizer): the math task and a fresh copy of its warmed tiny model."""
-    from workbench import tasks
-    from workbench.models.tiny import load_dir
-
-    model, tokenizer = load_dir(tiny_math_dir)
-    return tasks.build(conf_node("task", "math")), model, tokenizer
+    return _fresh("math", tiny_math_dir)
 
 
 @pytest.fixture(scope="session")
@@ -66,8 +70,4 @@ def tiny_tool_dir(tiny_cache) -> Path:
 @pytest.fixture
 def tiny_tool(tiny_tool_dir):
     """(task, model, tokenizer): the tool task and a fresh copy of its warmed tiny model."""
-    from workbench import tasks
-    from workbench.models.tiny import load_dir
-
-    model, tokenizer = load_dir(tiny_tool_dir)
-    return tasks.build(conf_node("task", "tool")), model, tokenizer
+    return _fresh("tool", tiny_tool_dir)

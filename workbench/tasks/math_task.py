@@ -8,15 +8,14 @@ Objectives (binary, in ``objectives`` order):
 """
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from workbench.tasks import math_data, math_rewards as mr
-from workbench.tasks.base import EvalAxis, RewardFn
+from workbench.tasks.common import SplitTask
 from workbench.tasks.config import EvalOptions, check, from_mapping
 from workbench.tasks.registry import register
-from workbench.tasks.text import score_each, token_length
+from workbench.tasks.text import completion_text, token_length
 
 OBJECTIVES = ("accuracy", "length", "format")
 SOURCES = ("generated", "dapo")
@@ -66,13 +65,10 @@ class MathConfig:
             check(0.0 <= value <= 1.0, f"task.warmup.{key}={value} must lie in [0, 1]")
 
 
-class MathTask:
+class MathTask(SplitTask):
     """Math word/arithmetic problems scored on accuracy, length and (optionally) format."""
 
-    def __init__(self, cfg: MathConfig):
-        self.cfg = cfg
-        self.name = cfg.name
-        self._train, self._eval = self._load()
+    cfg: MathConfig
 
     # ---- data -----------------------------------------------------------------------------------
     def _load(self) -> tuple[list[dict], list[dict]]:
@@ -85,23 +81,8 @@ class MathTask:
                 (lambda r: {"prompt": r["question"], "answer": r["answer"]})
         return [shape(r) for r in train], [shape(r) for r in held]
 
-    def train_dataset(self):
-        import datasets
-
-        return datasets.Dataset.from_list(self._train)
-
-    def eval_dataset(self):
-        """The first ``eval.n_prompts`` held-out rows."""
-        import datasets
-
-        return datasets.Dataset.from_list(self._eval[: self.cfg.eval.n_prompts])
-
     # ---- objectives -----------------------------------------------------------------------------
-    @property
-    def objectives(self) -> list[str]:
-        return list(self.cfg.objectives)
-
-    def reward_funcs(self) -> list[RewardFn]:
+    def _scorers(self):
         limit, conditioned = self.cfg.length_limit, self.cfg.condition_length_on_accuracy
 
         def accuracy(text, ids, answer="", **_):
@@ -114,19 +95,12 @@ class MathTask:
         def fmt(text, ids, **_):
             return mr.format_score(text)
 
-        scorers = {"accuracy": accuracy, "length": length, "format": fmt}
-        return [score_each(name, scorers[name]) for name in self.objectives]
-
-    @property
-    def eval_axes(self) -> list[EvalAxis]:
-        return [EvalAxis(name) for name in self.objectives]
+        return {"accuracy": accuracy, "length": length, "format": fmt}
 
     def evaluate(self, prompts: Sequence[Any], completions: Sequence[Any], rows: dict[str, list[Any]],
                  completion_lengths: Sequence[int]) -> dict[str, float]:
         """Mean accuracy, length compliance (never conditioned: it is the Pareto axis), format rate
         and mean completion length (tokens) over the sampled completions."""
-        from workbench.tasks.text import completion_text
-
         n = len(completions)
         if n == 0:
             raise ValueError("evaluate() got no completions")
@@ -140,13 +114,9 @@ class MathTask:
     # ---- tiny-model warm-up (generated data only) ------------------------------------------------
     def warmup_examples(self, n: int, seed: int) -> list[tuple[str, str]]:
         """``n`` (prompt, completion) demonstrations drawn from the training split."""
-        if self.cfg.data.source != "generated":
-            raise ValueError("the tiny model's warm-up needs task.data.source=generated; "
-                             "for real data use a real model (model=qwen2.5-0.5b, ...)")
-        rng, w = random.Random(seed), self.cfg.warmup
-        out = []
-        for _ in range(n):
-            row = self._train[rng.randrange(len(self._train))]
+        rng, rows = self.sample_rows(n, seed)
+        w, out = self.cfg.warmup, []
+        for row in rows:
             a, b = math_data.operands(row["prompt"])
             text = math_data.worked_solution(a, b) if rng.random() < w.worked_frac else math_data.direct_solution(a, b)
             if rng.random() < w.unmarked_frac:

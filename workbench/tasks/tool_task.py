@@ -2,16 +2,15 @@
 (scoring in workbench/tasks/tool_rewards.py), on generated catalogues or ToolRL JSON data."""
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from workbench.tasks import tool_data, tool_rewards as tr
-from workbench.tasks.base import EvalAxis, RewardFn
+from workbench.tasks.common import SplitTask
 from workbench.tasks.config import EvalOptions, check, from_mapping
 from workbench.tasks.math_data import split_rows
 from workbench.tasks.registry import register
-from workbench.tasks.text import completion_text, score_each
+from workbench.tasks.text import completion_text
 
 OBJECTIVES = ("format", "correctness")
 SOURCES = ("generated", "toolrl")
@@ -56,13 +55,10 @@ class ToolConfig:
         check(0.0 <= self.warmup.no_think_frac <= 1.0, "task.warmup.no_think_frac must lie in [0, 1]")
 
 
-class ToolTask:
+class ToolTask(SplitTask):
     """Single-turn tool calling scored on format and call correctness."""
 
-    def __init__(self, cfg: ToolConfig):
-        self.cfg = cfg
-        self.name = cfg.name
-        self._train, self._eval = self._load()
+    cfg: ToolConfig
 
     def _load(self) -> tuple[list[dict], list[dict]]:
         d = self.cfg.data
@@ -79,29 +75,9 @@ class ToolTask:
 
         return [shape(r) for r in train], [shape(r) for r in held]
 
-    def train_dataset(self):
-        import datasets
-
-        return datasets.Dataset.from_list(self._train)
-
-    def eval_dataset(self):
-        """The first ``eval.n_prompts`` held-out rows."""
-        import datasets
-
-        return datasets.Dataset.from_list(self._eval[: self.cfg.eval.n_prompts])
-
-    @property
-    def objectives(self) -> list[str]:
-        return list(self.cfg.objectives)
-
-    def reward_funcs(self) -> list[RewardFn]:
-        scorers = {"format": lambda text, ids, **_: tr.format_score(text),
-                   "correctness": lambda text, ids, gold="[]", **_: tr.correctness_score(text, gold)}
-        return [score_each(name, scorers[name]) for name in self.objectives]
-
-    @property
-    def eval_axes(self) -> list[EvalAxis]:
-        return [EvalAxis(name) for name in self.objectives]
+    def _scorers(self):
+        return {"format": lambda text, ids, **_: tr.format_score(text),
+                "correctness": lambda text, ids, gold="[]", **_: tr.correctness_score(text, gold)}
 
     def evaluate(self, prompts: Sequence[Any], completions: Sequence[Any], rows: dict[str, list[Any]],
                  completion_lengths: Sequence[int]) -> dict[str, float]:
@@ -118,13 +94,9 @@ class ToolTask:
     # ---- tiny-model warm-up (generated data only) ------------------------------------------------
     def warmup_examples(self, n: int, seed: int) -> list[tuple[str, str]]:
         """``n`` (prompt, completion) demonstrations drawn from the training split."""
-        if self.cfg.data.source != "generated":
-            raise ValueError("the tiny model's warm-up needs task.data.source=generated; "
-                             "for real data use a real model (model=qwen2.5-3b, ...)")
-        rng = random.Random(seed)
+        rng, rows = self.sample_rows(n, seed)
         out = []
-        for _ in range(n):
-            row = self._train[rng.randrange(len(self._train))]
+        for row in rows:
             think = rng.random() >= self.cfg.warmup.no_think_frac
             out.append((row["prompt"], tool_data.demonstration(row["gold"], with_think=think)))
         return out

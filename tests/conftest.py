@@ -21,6 +21,20 @@ def conf_node(group: str, name: str) -> dict:
     return OmegaConf.to_container(OmegaConf.load(CONF / group / f"{name}.yaml"), resolve=True)
 
 
+def task_with(name: str, **over):
+    """Build conf/task/<name>.yaml with dotted overrides, e.g. ``task_with("math", **{"data.n_eval": 5})``."""
+    from workbench import tasks
+
+    cfg = conf_node("task", name)
+    for key, value in over.items():
+        node = cfg
+        *path, last = key.split(".")
+        for part in path:
+            node = node[part]
+        node[last] = value
+    return tasks.build(cfg)
+
+
 @pytest.fixture(scope="session")
 def tiny_cache() -> Path:
     """The tiny-model cache dir (DVAO_CACHE, else ~/.cache/dvao-workbench): persistent on purpose, so

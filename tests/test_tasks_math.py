@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from tests.conftest import conf_node
+from tests.conftest import conf_node, task_with
 from workbench import tasks
 from workbench.tasks import math_data, math_rewards as mr
 
@@ -13,14 +13,7 @@ ODD = ["", "   ", "Answer:", "\\boxed{", "\\boxed{}", "Answer: ∞ ünïcödé �
 
 
 def task(**over):
-    cfg = conf_node("task", "math")
-    for key, value in over.items():
-        node = cfg
-        *path, last = key.split(".")
-        for p in path:
-            node = node[p]
-        node[last] = value
-    return tasks.build(cfg)
+    return task_with("math", **over)
 
 
 def call(fn, completions, answers, ids=None):

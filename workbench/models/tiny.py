@@ -112,7 +112,7 @@ def warm_up(model, tokenizer, task, cfg: ModelConfig, progress: bool = True) -> 
         opt.step()
         sched.step()
         ema = loss.item() if ema is None else 0.95 * ema + 0.05 * loss.item()
-        bar.set_postfix(loss=f"{ema:.3f}")
+        bar.set_postfix(loss=f"{ema:.3f}", refresh=False)  # redraw at mininterval, not every step
     model.eval()
     return {"final_loss": ema, "seconds": time.time() - start, "steps": w.steps, "examples": len(demos)}
 

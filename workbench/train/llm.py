@@ -1,0 +1,152 @@
+"""One LLM GRPO run: build the model, map the config onto GRPOConfig, train, evaluate, summarise.
+
+``train_llm`` is called by ``workbench.run.run`` after every config value has been validated and
+the task built; it is the first place a model is loaded.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import statistics
+from typing import Any
+
+import torch
+from transformers import PrinterCallback
+from trl import GRPOConfig
+
+from workbench import metrics as M
+from workbench.logger import RunLogger
+from workbench.train.callbacks import EvalCallback, MetricsCallback
+from workbench.train.config import RunConfig
+from workbench.train.evaluate import EvalSettings, evaluate
+from workbench.train.trainer import EstimatorGRPOTrainer, guard_reward
+
+log = logging.getLogger(__name__)
+
+# GRPOConfig fields a model yaml may set directly (workbench.models.config.ModelConfig).
+MODEL_TRAINER_KEYS = ("use_vllm", "vllm_mode", "vllm_gpu_memory_utilization", "gradient_checkpointing", "top_p")
+
+
+def _micro_batch(per_process: int, memory_cap: int) -> int:
+    """Largest divisor of ``per_process`` that is at most ``memory_cap`` (the model's per-device batch)."""
+    return max(d for d in range(1, min(per_process, max(memory_cap, 1)) + 1) if per_process % d == 0)
+
+
+def grpo_kwargs(run: RunConfig, weights: list[float], output_dir: str) -> dict[str, Any]:
+    """GRPOConfig arguments: workbench defaults, then the model's settings, then ``train.extra``.
+
+    The completions per optimiser step (``run.completions_per_step``, a multiple of G) are split into
+    micro-batches no larger than the model's ``per_device_train_batch_size`` (its memory limit) with
+    gradient accumulation making up the rest, so the estimator always sees whole groups. Without a
+    GPU, CPU settings are forced (NOTES.md: bf16 and vLLM need a GPU).
+    """
+    model = run.model
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    total = run.completions_per_step
+    if total % world:
+        raise ValueError(f"train.batch_size={total} completions cannot be split over {world} processes.")
+    micro = _micro_batch(total // world, int(model.get("per_device_train_batch_size") or total))
+    gpu = torch.cuda.is_available()
+    dtype = model.get("dtype", "fp32")
+    kwargs: dict[str, Any] = dict(
+        output_dir=output_dir,
+        max_steps=run.steps,
+        per_device_train_batch_size=micro,
+        gradient_accumulation_steps=total // world // micro,
+        num_generations=run.G,
+        learning_rate=run.train.learning_rate or model.get("learning_rate") or 1e-6,
+        max_completion_length=run.train.max_new_tokens or model.get("max_completion_length") or 256,
+        temperature=run.train.temperature or model.get("temperature") or 1.0,
+        beta=run.train.beta,
+        reward_weights=list(weights),  # only TRL's own logged "reward"; the loss uses the estimator
+        seed=run.seed,
+        logging_steps=1,
+        save_strategy="steps",
+        save_steps=run.train.save_every,
+        save_total_limit=run.train.save_limit,
+        report_to="none",  # W&B is written by RunLogger with workbench keys
+        log_completions=False,
+        disable_tqdm=True,
+        lr_scheduler_type="constant",  # the DVAO paper trains at a constant learning rate
+        dataloader_num_workers=0,
+        use_cpu=not gpu or bool(model.get("use_cpu", False)),
+        bf16=gpu and dtype == "bf16",
+        fp16=gpu and dtype == "fp16",
+    )
+    kwargs.update({k: model[k] for k in MODEL_TRAINER_KEYS if model.get(k)})  # unset/false: TRL's default
+    if not gpu:  # NOTES.md: vLLM and checkpointing are GPU settings
+        kwargs.pop("use_vllm", None)
+        kwargs.pop("gradient_checkpointing", None)
+    kwargs.update(run.train.extra)
+    return kwargs
+
+
+def eval_settings(run: RunConfig, max_new_tokens: int) -> EvalSettings:
+    """Sampling at evaluation: the task's ``eval`` options (prompts, samples, temperature, top_p)."""
+    opts = run.task.get("eval") or {}
+    return EvalSettings(prompts=int(opts.get("n_prompts", 64)), samples=int(opts.get("n_samples", 1)),
+                        temperature=float(opts.get("temperature", 1.0)), top_p=float(opts.get("top_p", 1.0)),
+                        max_new_tokens=max_new_tokens, batch_size=run.eval.batch_size, seed=run.seed)
+
+
+def base_summary(run: RunConfig, objectives: list[str], weights: list[float], eval_axes: list[str]) -> dict[str, Any]:
+    """The config axes every summary.json holds (store contract), plus the task's numeric options."""
+    summary: dict[str, Any] = dict(
+        method=run.method.name, task=run.task["name"], model=run.model["name"], G=run.G, K=len(objectives),
+        seed=run.seed, weights=list(weights), sweep=run.sweep, objectives=list(objectives),
+        eval_axes=list(eval_axes),
+    )
+    for key, value in run.task.items():  # e.g. `noise` in an ablation: an extra axis for analysis
+        if key not in summary and isinstance(value, (int, float)) and not isinstance(value, bool):
+            summary[key] = value
+    return summary
+
+
+def train_llm(run: RunConfig, task, weights: list[float], logger: RunLogger,
+              resume_from: str | None = None, callbacks: list | None = None) -> dict[str, Any]:
+    """Train ``run.steps`` GRPO steps on ``task`` with ``run.method``'s estimator; return the summary.
+
+    Logs one record per step and one per evaluation through ``logger``; resumes from the checkpoint
+    directory ``resume_from`` when given. ``callbacks`` are extra TrainerCallbacks (tests use them).
+    """
+    from workbench import models
+
+    model, tokenizer = models.build(run.model, task)
+    args = GRPOConfig(**grpo_kwargs(run, weights, str(logger.store.checkpoints)))
+    settings = eval_settings(run, args.max_completion_length)
+    eval_data = task.eval_dataset()
+    evaluated: dict[int, dict[str, float]] = {}
+
+    def run_eval(policy, step: int) -> None:
+        result = evaluate(policy, tokenizer, task, eval_data, settings)
+        logger.log_eval(step, result)
+        evaluated[step] = result
+
+    step_times: list[float] = []
+
+    def log_step(step: int, record: dict) -> None:
+        logger.log(step, record)
+        step_times.append(record.get(M.STEP_TIME, float("nan")))
+        shown = ", ".join(f"{o} {record.get(M.reward_mean(o), float('nan')):.3f}" for o in task.objectives)
+        log.info("step %d/%d  reward: %s  |A| %.3f  %.2fs", step, run.steps, shown,
+                 record.get(M.ADV_ABS_MEAN, float("nan")), record.get(M.STEP_TIME, float("nan")))
+
+    trainer = EstimatorGRPOTrainer(
+        model=model, processing_class=tokenizer, args=args, train_dataset=task.train_dataset(),
+        reward_funcs=[guard_reward(fn) for fn in task.reward_funcs()],
+        estimator=run.method.estimator, estimator_options=run.method.options,
+        objective_weights=weights, objectives=task.objectives,
+        callbacks=[MetricsCallback(log_step), EvalCallback(run.eval.every, run_eval), *(callbacks or [])],
+    )
+    trainer.remove_callback(PrinterCallback)  # per-step lines come from log_step, in workbench keys
+    trainer.train(resume_from_checkpoint=resume_from)
+    step = trainer.state.global_step
+    if step not in evaluated:  # the final evaluation, unless the last periodic one was at this step
+        run_eval(trainer.model, step)
+    summary = base_summary(run, task.objectives, weights, [a.name for a in task.eval_axes])
+    summary["step"] = step
+    summary.update(evaluated[step])
+    timed = [t for t in step_times if t == t]
+    if timed:
+        summary[M.STEP_TIME] = statistics.median(timed)
+    return summary

@@ -1,0 +1,126 @@
+"""TRL's GRPOTrainer with the advantages replaced by a workbench.advantages estimator.
+
+TRL 1.16 computes advantages inline in ``_generate_and_score_completions`` (no smaller hook), so
+``EstimatorGRPOTrainer`` overrides that method: it lets TRL generate and score, keeps the gathered
+per-objective rewards (N, K) that ``_calculate_rewards`` returns (a reward function's None is NaN
+there), reshapes them to (B, G, K), calls the registry estimator, and puts its advantages into the
+returned dict in place of TRL's. The dict keeps its keys and shapes, so TRL's loss, clipping, KL and
+importance sampling run unchanged on exactly the estimator's output. TRL's own bookkeeping of the
+advantages (the completions table) and of the zero-std fraction is updated to match.
+
+Per-step estimator metrics (workbench.metrics keys) are appended to TRL's metric buffer, so TRL
+averages them over the logging window like its own and they reach ``on_log`` callbacks.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, Sequence
+
+import torch
+from trl import GRPOTrainer
+
+from workbench import advantages as registry
+from workbench import metrics as M
+
+_TRL_ONLY_KWARGS = ("trainer_state", "log_extra", "log_metric", "environments")
+
+
+class RewardFunctionError(RuntimeError):
+    """A task's reward function raised; the message names the function and the completion."""
+
+
+def _clip(text: Any, limit: int = 200) -> str:
+    text = repr(text)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
+
+
+def guard_reward(fn: Callable[..., list]) -> Callable[..., list]:
+    """Wrap a reward function so an exception names the function and the completion that caused it.
+
+    On failure the batch is re-scored one completion at a time to find the first one that raises
+    (reward functions are pure, so re-running them is safe). The wrapper keeps ``__name__``: TRL
+    and the metric keys use it as the objective's name.
+    """
+    name = getattr(fn, "__name__", repr(fn))
+
+    @functools.wraps(fn)
+    def guarded(prompts: Sequence, completions: Sequence, **kwargs) -> list:
+        try:
+            return fn(prompts=prompts, completions=completions, **kwargs)
+        except Exception as exc:
+            culprit = _first_failing(fn, prompts, completions, kwargs)
+            if culprit is None:
+                where = f"a batch of {len(completions)} completions (no single completion reproduces it)"
+            else:
+                i = culprit
+                where = f"completion {i} {_clip(completions[i])} of prompt {_clip(prompts[i], 120)}"
+            raise RewardFunctionError(f"reward function {name!r} raised {type(exc).__name__}: {exc} on {where}. "
+                                      "Reward functions must return a float or None (missing) for any text.") from exc
+
+    return guarded
+
+
+def _first_failing(fn, prompts: Sequence, completions: Sequence, kwargs: dict) -> int | None:
+    n = len(completions)
+    for i in range(n):
+        one = {k: (v[i:i + 1] if isinstance(v, (list, tuple)) and len(v) == n else v) for k, v in kwargs.items()}
+        try:
+            fn(prompts=prompts[i:i + 1], completions=completions[i:i + 1], **one)
+        except Exception:
+            return i
+    return None
+
+
+class EstimatorGRPOTrainer(GRPOTrainer):
+    """GRPOTrainer whose loss uses ``workbench.advantages.get(estimator)`` on the (B, G, K) rewards.
+
+    estimator: registry name; estimator_options: its keyword options; objective_weights: (K,) base
+    weights (the order of ``reward_funcs``); objectives: the K names used in metric keys.
+    ``last_estimate`` holds (rewards (B, G, K), AdvantageResult) of the latest generation batch.
+    """
+
+    def __init__(self, *args, estimator: str, objective_weights: Sequence[float], objectives: Sequence[str],
+                 estimator_options: dict | None = None, **kwargs):
+        self.estimator_name = estimator
+        self.estimator = registry.get(estimator)
+        self.estimator_options = dict(estimator_options or {})
+        self.objective_weights = torch.tensor(list(objective_weights), dtype=torch.float32)
+        self.objectives = list(objectives)
+        self.last_estimate: tuple[torch.Tensor, registry.AdvantageResult] | None = None
+        self._rewards_per_func: torch.Tensor | None = None
+        super().__init__(*args, **kwargs)
+        if len(self.reward_funcs) != len(self.objectives):
+            raise ValueError(f"{len(self.reward_funcs)} reward functions for {len(self.objectives)} objectives "
+                             f"{self.objectives}: pass one per objective, in order.")
+
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+        rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        self._rewards_per_func = rewards  # (N, K) over all processes, NaN = None
+        return rewards
+
+    def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
+        output = super()._generate_and_score_completions(inputs)
+        mode = "train" if self.model.training else "eval"
+        group = self.num_generations if mode == "train" else self.num_generations_eval
+        flat = self._rewards_per_func
+        rewards = flat.view(-1, group, flat.shape[1]).float()  # rows of one prompt are consecutive (RepeatSampler)
+        weights = self.objective_weights.to(rewards.device)
+        result = self.estimator(rewards, weights, **self.estimator_options)
+        all_adv = result.advantages.reshape(-1)
+
+        local = output["advantages"]
+        start = self.accelerator.process_index * local.shape[0]
+        output["advantages"] = all_adv[start:start + local.shape[0]].to(device=local.device, dtype=local.dtype)
+
+        # TRL appended its own advantages for this batch to the completions-table buffer: replace them.
+        buffer = self._logs["advantages"]
+        for _ in range(min(all_adv.numel(), len(buffer))):
+            buffer.pop()
+        buffer.extend(all_adv.tolist())
+        stats = M.estimator_metrics(rewards, weights, result, self.objectives)
+        if self._metrics[mode]["frac_reward_zero_std"]:
+            self._metrics[mode]["frac_reward_zero_std"][-1] = stats[M.ZERO_VAR_FRAC]
+        for key, value in stats.items():
+            self._metrics[mode][key].append(value)
+        self.last_estimate = (rewards.detach(), result)
+        return output

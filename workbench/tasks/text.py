@@ -43,7 +43,11 @@ def score_each(name: str, score: Callable[..., float | None]):
 
     def reward(prompts=None, completions=None, completion_ids=None, **columns) -> list[float | None]:
         completions = list(completions or [])
-        row_cols = {k: v for k, v in columns.items() if isinstance(v, (list, tuple)) and len(v) == len(completions)}
+        # Per-completion columns (lists from TRL, Column objects from `datasets`); anything else
+        # (trainer_state, log_metric callbacks) is not row data.
+        row_cols = {k: v for k, v in columns.items()
+                    if hasattr(v, "__len__") and hasattr(v, "__getitem__") and not isinstance(v, (str, bytes, dict))
+                    and len(v) == len(completions)}
         out: list[float | None] = []
         for i, completion in enumerate(completions):
             try:

@@ -23,7 +23,7 @@ import torch
 from workbench.models.config import ModelConfig
 from workbench.models.tokenizer import EOS, build_char_tokenizer
 
-VERSION = 1  # bump when the build recipe changes, so stale caches are not reused
+VERSION = 2  # bump when the build recipe changes, so stale caches are not reused
 INFO = "warmup.json"
 
 

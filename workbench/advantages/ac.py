@@ -18,7 +18,7 @@ from .stats import DEFAULT_EPS, GroupStats, check_inputs, group_stats, make_resu
 def combine_zscores(rewards: torch.Tensor, w: torch.Tensor, std: str, eps: float) -> tuple[torch.Tensor, GroupStats]:
     """sum_k w[k] A_k as (B, G), with the per-objective statistics it came from (validated inputs)."""
     st = group_stats(rewards, std)
-    return (st.zscore(eps) * w).sum(dim=-1), st
+    return st.weighted_zsum(w, eps), st
 
 
 @register("ac")

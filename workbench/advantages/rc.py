@@ -20,16 +20,15 @@ from .stats import DEFAULT_EPS, batch_stats, check_inputs, group_stats, make_res
 SCALES = ("group", "batch")
 
 
-def scalarise(rewards: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Base-weighted scalar reward s (B, G) and the scorable mask (B, G).
+def scalarise(rewards: torch.Tensor, present: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Base-weighted scalar reward s (B, G) and the scorable mask (B, G); ``present`` = ~isnan(rewards).
 
     s is NaN exactly where the completion is unscorable (every objective missing), so the NaN-aware
     group statistics leave it out of the baseline.
     """
-    present = ~torch.isnan(rewards)
     scorable = present.any(dim=-1)
-    s = (torch.where(present, rewards, torch.zeros_like(rewards)) * w).sum(dim=-1)
-    return torch.where(scorable, s, torch.full_like(s, math.nan)), scorable
+    s = torch.where(present, rewards, 0.0) @ w
+    return torch.where(scorable, s, math.nan), scorable
 
 
 @register("rc")
@@ -48,12 +47,10 @@ def rc(rewards: torch.Tensor, weights, *, std: str = "population", eps: float = 
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {SCALES}; got {scale!r}.")
     per_obj = group_stats(rewards, std)
-    s, scorable = scalarise(rewards, w)
+    s, scorable = scalarise(rewards, per_obj.present, w)
     st = group_stats(s.unsqueeze(-1), std)
     if scale == "group":
         adv = st.zscore(eps).squeeze(-1)
     else:
-        whole = batch_stats(s, scorable, std)
-        denom = torch.where(whole.constant, torch.ones_like(whole.std), whole.std).reshape(()) + eps
-        adv = st.centered.squeeze(-1) / denom
+        adv = st.centered.squeeze(-1) / batch_stats(s, scorable, std).denominator(eps).reshape(())
     return make_result(adv, per_obj, static_weights(w, rewards.shape[0]), scorable)

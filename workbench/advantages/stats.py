@@ -48,29 +48,43 @@ class GroupStats:
 
         With eps = 0 a constant group would divide 0 by 0, so its std is replaced by 1 first.
         """
-        denom = torch.where(self.constant, torch.ones_like(self.std), self.std) + eps
-        return self.centered / denom
+        return self.centered / self.denominator(eps)
+
+    def weighted_zsum(self, w: torch.Tensor, eps: float) -> torch.Tensor:
+        """sum_k w[k] zscore[..., k] as (B, G), computed as one batched matmul (AC's combination)."""
+        per_group_w = w / self.denominator(eps)                   # (B, 1, K)
+        return torch.bmm(self.centered, per_group_w.transpose(1, 2)).squeeze(-1)
+
+    def denominator(self, eps: float) -> torch.Tensor:
+        """std + eps, (B, 1, K), with a constant group's std read as 1 (its centred values are 0)."""
+        return torch.where(self.constant, 1.0, self.std) + eps
 
 
 def group_stats(x: torch.Tensor, std: str = "population") -> GroupStats:
     """NaN-aware statistics of ``x`` (B, G, K) within each group (over dim 1).
 
     Differentiable with respect to the present values (Proposition 3's tests rely on it).
+    A batch with nothing missing takes a shorter path (no masking), since that is the common case.
     """
     present = ~torch.isnan(x)
-    filled = torch.where(present, x, torch.zeros_like(x))
-    count = present.sum(dim=1, keepdim=True)
-    mean = filled.sum(dim=1, keepdim=True) / count.clamp_min(1)
-    hi = torch.where(present, x, torch.full_like(x, -math.inf)).amax(dim=1, keepdim=True)
-    lo = torch.where(present, x, torch.full_like(x, math.inf)).amin(dim=1, keepdim=True)
-    constant = hi <= lo  # also True for 0 present (-inf <= inf) and 1 present (equal)
-    keep = present & ~constant
-    centered = torch.where(keep, x - mean, torch.zeros_like(x))
+    if bool(present.all()):
+        count = torch.full_like(x[:, :1], x.shape[1])
+        mean = x.mean(dim=1, keepdim=True)
+        lo, hi = torch.aminmax(x, dim=1, keepdim=True)
+        constant = hi <= lo
+        centered = torch.where(constant, 0.0, x - mean)
+    else:
+        count = present.sum(dim=1, keepdim=True)
+        mean = torch.where(present, x, 0.0).sum(dim=1, keepdim=True) / count.clamp_min(1)
+        hi = torch.where(present, x, -math.inf).amax(dim=1, keepdim=True)
+        lo = torch.where(present, x, math.inf).amin(dim=1, keepdim=True)
+        constant = hi <= lo  # also True for 0 present (-inf <= inf) and 1 present (equal)
+        centered = torch.where(present & ~constant, x - mean, 0.0)
     ddof = 0 if std == "population" else 1
     var = centered.pow(2).sum(dim=1, keepdim=True) / (count - ddof).clamp_min(1)
     # sqrt has an infinite derivative at 0: take it only where the group has spread.
-    safe_var = torch.where(constant, torch.ones_like(var), var)
-    sd = torch.where(constant, torch.zeros_like(var), safe_var.sqrt())
+    safe_var = torch.where(constant, 1.0, var)
+    sd = torch.where(constant, 0.0, safe_var.sqrt())
     return GroupStats(present, count, mean, sd, centered, constant)
 
 
@@ -80,7 +94,7 @@ def batch_stats(a: torch.Tensor, keep: torch.Tensor, std: str) -> GroupStats:
     The result's tensors have shape (1, B*G, 1) / (1, 1, 1): the whole batch is one group.
     GDPO's batch step and RC's ``scale="batch"`` use it.
     """
-    flat = torch.where(keep, a, torch.full_like(a, math.nan)).reshape(1, -1, 1)
+    flat = torch.where(keep, a, math.nan).reshape(1, -1, 1)
     return group_stats(flat, std)
 
 

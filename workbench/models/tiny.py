@@ -23,7 +23,7 @@ import torch
 from workbench.models.config import ModelConfig
 from workbench.models.tokenizer import EOS, build_char_tokenizer
 
-VERSION = 2  # bump when the build recipe changes, so stale caches are not reused
+VERSION = 1  # bump when the build recipe changes, so stale caches are not reused
 INFO = "warmup.json"
 
 
@@ -127,6 +127,8 @@ def build_tiny(cfg: ModelConfig, task, progress: bool = True) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)  # a second job waits here, then finds the finished model
         if (target / INFO).is_file():
             return target
+        for stale in target.parent.glob(f".{target.name}-*"):  # left by a killed builder; we hold the lock
+            shutil.rmtree(stale, ignore_errors=True)
         threads = torch.get_num_threads()
         torch.set_num_threads(cfg.warmup.threads)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))

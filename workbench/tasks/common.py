@@ -46,12 +46,15 @@ class SplitTask:
     def eval_axes(self) -> list[EvalAxis]:
         return [EvalAxis(name) for name in self.objectives]
 
-    def sample_rows(self, n: int, seed: int):
-        """``n`` training rows drawn with replacement (warm-up demonstrations come from these)."""
+    def sample_rows(self, n: int, seed: int, draws_per_row: int):
+        """``n`` training rows drawn with replacement, each with its ``draws_per_row`` uniform numbers
+        from the same stream (row, then its draws: the order every cached warm-up was built with)."""
         import random
 
         if self.cfg.data.source != "generated":
             raise ValueError(f"the tiny model's warm-up needs task.data.source=generated for task {self.name!r}; "
                              "with real data use a real model (model=qwen2.5-3b, qwen3-4b-base, ...)")
         rng = random.Random(seed)
-        return rng, [self._train[rng.randrange(len(self._train))] for _ in range(n)]
+        for _ in range(n):
+            row = self._train[rng.randrange(len(self._train))]
+            yield row, [rng.random() for _ in range(draws_per_row)]

@@ -114,12 +114,11 @@ class MathTask(SplitTask):
     # ---- tiny-model warm-up (generated data only) ------------------------------------------------
     def warmup_examples(self, n: int, seed: int) -> list[tuple[str, str]]:
         """``n`` (prompt, completion) demonstrations drawn from the training split."""
-        rng, rows = self.sample_rows(n, seed)
         w, out = self.cfg.warmup, []
-        for row in rows:
+        for row, (form, mark) in self.sample_rows(n, seed, 2):
             a, b = math_data.operands(row["prompt"])
-            text = math_data.worked_solution(a, b) if rng.random() < w.worked_frac else math_data.direct_solution(a, b)
-            if rng.random() < w.unmarked_frac:
+            text = math_data.worked_solution(a, b) if form < w.worked_frac else math_data.direct_solution(a, b)
+            if mark < w.unmarked_frac:
                 text = text.replace(mr.MARKER, "= ")
             out.append((row["prompt"], text))
         return out

@@ -94,10 +94,9 @@ class ToolTask(SplitTask):
     # ---- tiny-model warm-up (generated data only) ------------------------------------------------
     def warmup_examples(self, n: int, seed: int) -> list[tuple[str, str]]:
         """``n`` (prompt, completion) demonstrations drawn from the training split."""
-        rng, rows = self.sample_rows(n, seed)
         out = []
-        for row in rows:
-            think = rng.random() >= self.cfg.warmup.no_think_frac
+        for row, (draw,) in self.sample_rows(n, seed, 1):
+            think = draw >= self.cfg.warmup.no_think_frac
             out.append((row["prompt"], tool_data.demonstration(row["gold"], with_think=think)))
         return out
 

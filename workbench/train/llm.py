@@ -24,7 +24,7 @@ from workbench.train.trainer import EstimatorGRPOTrainer, guard_reward
 log = logging.getLogger(__name__)
 
 # GRPOConfig fields a model yaml may set directly (workbench.models.config.ModelConfig).
-MODEL_TRAINER_KEYS = ("use_vllm", "vllm_mode", "vllm_gpu_memory_utilization", "gradient_checkpointing", "top_p")
+MODEL_TRAINER_KEYS = ("use_vllm", "vllm_mode", "vllm_gpu_memory_utilization", "top_p")
 
 
 def _micro_batch(per_process: int, memory_cap: int) -> int:
@@ -72,11 +72,12 @@ def grpo_kwargs(run: RunConfig, weights: list[float], output_dir: str) -> dict[s
         use_cpu=not gpu or bool(model.get("use_cpu", False)),
         bf16=gpu and dtype == "bf16",
         fp16=gpu and dtype == "fp16",
+        # TRL defaults gradient checkpointing on; transformers 5 names it activation_checkpointing.
+        activation_checkpointing=gpu and bool(model.get("gradient_checkpointing", False)),
     )
     kwargs.update({k: model[k] for k in MODEL_TRAINER_KEYS if model.get(k)})  # unset/false: TRL's default
-    if not gpu:  # NOTES.md: vLLM and checkpointing are GPU settings
+    if not gpu:  # NOTES.md: vLLM needs a GPU
         kwargs.pop("use_vllm", None)
-        kwargs.pop("gradient_checkpointing", None)
     kwargs.update(run.train.extra)
     return kwargs
 

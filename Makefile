@@ -35,3 +35,7 @@ test-slow: install ## run only the slow tests (long end-to-end runs)
 .PHONY: bench
 bench: install ## run every benchmark in bench/ and print the ratios
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+.PHONY: run
+run: install ## train the default job (dvao, math, tiny model; a few minutes here); overrides: make run ARGS="method=rc G=16"
+	$(PY) -m workbench.run $(ARGS)

@@ -14,8 +14,6 @@ from workbench.train import config as C
 def test_every_group_option_composes_and_validates(group):
     assert C.choices(group), f"conf/{group}/ is empty"
     for name in C.choices(group):
-        if group == "task" and name == "bandit":
-            continue  # the simulator's task: validated by workbench.sim's own tests
         value = getattr(C.load(compose_cfg([f"{group}={name}"])), group)
         assert (value["name"] if isinstance(value, dict) else value.name) == name
 

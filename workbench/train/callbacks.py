@@ -56,11 +56,16 @@ class MetricsCallback(TrainerCallback):
 
 
 class EvalCallback(TrainerCallback):
-    """Calls ``run_eval(model, step)`` every ``every`` optimiser steps (0: never; the caller does the final one)."""
+    """Calls ``run_eval(model, step)`` before training (step 0, the starting policy) and every ``every``
+    optimiser steps; ``every=0`` turns both off (the caller always does the final one)."""
 
     def __init__(self, every: int, run_eval: Callable[[object, int], None]):
         self.every = every
         self.run_eval = run_eval
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        if self.every and state.global_step == 0:
+            self.run_eval(model, 0)
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
         if self.every and state.global_step % self.every == 0:

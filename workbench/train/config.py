@@ -52,7 +52,7 @@ class TrainConfig:
 
 @dataclass
 class EvalConfig:
-    every: int = 20                    # held-out evaluation every N steps (0: only at the end)
+    every: int = 20                    # held-out evaluation at step 0 and every N steps (0: only at the end)
     batch_size: int = 64               # prompts per generate() call
     # What is sampled (prompts, samples per prompt, temperature, top_p) is the task's `eval` options.
 

@@ -1,0 +1,118 @@
+"""End to end: `workbench.run.run` on the project's math task and tiny model, a few steps each."""
+from __future__ import annotations
+
+import glob
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from tests.test_run_support import fast_cfg, records
+from workbench import metrics as M
+from workbench import store
+from workbench.logger import RunLogger
+from workbench.run import run
+from workbench.train.trainer import EstimatorGRPOTrainer
+
+OBJECTIVES = ["accuracy", "length"]
+TRAIN_KEYS = [M.LOSS, M.GRAD_NORM, M.COMPLETION_LENGTH, M.STEP_TIME, M.LEARNING_RATE, M.ADV_ABS_MEAN, M.ADV_SQ_MEAN,
+              M.ADV_ABS_MAX, M.ZERO_VAR_FRAC, M.REWARD_TOTAL]
+
+
+def initial_weights(cfg) -> dict[str, torch.Tensor]:
+    from workbench import models, tasks
+
+    model, _ = models.build(cfg.model, tasks.build(cfg.task), progress=False)
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    last = max(glob.glob(str(run_dir / "checkpoints" / "checkpoint-*")), key=lambda p: int(p.rsplit("-", 1)[1]))
+    return load_file(str(Path(last) / "model.safetensors"))
+
+
+# (method, extra overrides): ac also turns on the KL term, gdpo also logs to W&B (offline).
+CASES = [("rc", []), ("ac", ["train.beta=0.04"]), ("gdpo", ["logger=wandb", "logger.mode=offline"]),
+         ("dvao", []), ("grpo_nostd", []), ("single", [])]
+
+
+@pytest.mark.parametrize("method, extra", CASES, ids=[c[0] for c in CASES])
+def test_tiny_run_per_method(tmp_path, method, extra):
+    run_dir = tmp_path / method
+    cfg = fast_cfg(run_dir, f"method={method}", *extra)
+    summary = run(cfg)
+
+    status = store.read_status(run_dir)
+    assert status["status"] == "done" and status["step"] == 2
+    before, after = initial_weights(cfg), final_weights(run_dir)
+    changed = [k for k in after if k in before and not torch.equal(before[k], after[k])]
+    assert changed, "no parameter moved"
+
+    steps = records(run_dir / store.METRICS)
+    assert [r["step"] for r in steps] == [1, 2]
+    for r in steps:
+        missing = [k for k in M.per_objective_keys(OBJECTIVES) + TRAIN_KEYS if k not in r]
+        assert not missing, missing
+        assert (M.KL in r) == (method == "ac")
+        if method == "dvao":  # w~ sums to 1 in every group with spread; all-constant groups have w~ = 0
+            total = sum(r[M.weight(o)] for o in OBJECTIVES)
+            assert total == pytest.approx(1.0 - r[M.ZERO_VAR_FRAC], abs=1e-5)
+        if method == "single":
+            assert r[M.weight("accuracy")] == 1.0 and r[M.weight("length")] == 0.0
+
+    evals = records(run_dir / store.EVAL)
+    assert evals[-1]["step"] == 2 and {M.eval_metric(a) for a in OBJECTIVES} <= set(evals[-1])
+    assert summary == json.loads((run_dir / store.SUMMARY).read_text())
+    assert summary["method"] == method and summary["K"] == 2 and summary["objectives"] == OBJECTIVES
+    assert summary["weights"] == ([1.0, 0.0] if method == "single" else [0.5, 0.5])
+    for axis in summary["eval_axes"]:
+        assert 0.0 <= summary[M.eval_metric(axis)] <= 1.0
+
+    if "logger=wandb" in extra:  # the offline W&B log holds the very keys of the local store
+        blob = b"".join(Path(p).read_bytes() for p in glob.glob(str(run_dir / "wandb" / "offline-run-*" / "*.wandb")))
+        keys = {k for rec in steps + evals for k in rec if k != "step"}
+        assert keys and not [k for k in keys if k.encode() not in blob]
+
+
+def test_interrupt_marks_failed_and_resume_continues(tmp_path, monkeypatch):
+    run_dir = tmp_path / "resumable"
+    training_step = EstimatorGRPOTrainer.training_step
+    calls = []
+
+    def interrupt_at_step_3(self, *args, **kwargs):
+        calls.append(self.state.global_step)
+        if self.state.global_step == 2 and crash:
+            raise KeyboardInterrupt  # Ctrl-C during the third step, after checkpoint-2
+        return training_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(EstimatorGRPOTrainer, "training_step", interrupt_at_step_3)
+    crash = True
+    with pytest.raises(KeyboardInterrupt):
+        run(fast_cfg(run_dir, "steps=3"))
+    status = store.read_status(run_dir)
+    assert status["status"] == "failed" and status["step"] == 2 and "KeyboardInterrupt" in status["error"]
+    assert [r["step"] for r in records(run_dir / store.METRICS)] == [1, 2]
+    assert (run_dir / "checkpoints" / "checkpoint-2").is_dir()
+
+    crash, calls[:] = False, []
+    summary = run(fast_cfg(run_dir, "steps=3", "resume=true"))
+    assert calls == [2]  # only the third step was trained again
+    assert [r["step"] for r in records(run_dir / store.METRICS)] == [1, 2, 3]
+    assert summary["step"] == 3 and store.read_status(run_dir)["status"] == "done"
+    # resume=true on a finished run returns its summary without training
+    calls[:] = []
+    assert run(fast_cfg(run_dir, "steps=3", "resume=true")) == summary and calls == []
+
+
+def test_logger_keeps_records_and_marks_failure(tmp_path):
+    with pytest.raises(RuntimeError, match="boom"):
+        with RunLogger(tmp_path / "r", config={"a": 1}) as log:
+            log.log(1, {M.LOSS: 0.5})
+            log.log_eval(1, {M.eval_metric("accuracy"): 0.25})
+            raise RuntimeError("boom")
+    status = store.read_status(tmp_path / "r")
+    assert status["status"] == "failed" and status["step"] == 1 and "boom" in status["error"]
+    assert records(tmp_path / "r" / store.METRICS) == [{"step": 1, M.LOSS: 0.5}]
+    assert not (tmp_path / "r" / store.SUMMARY).exists()

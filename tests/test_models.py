@@ -127,3 +127,12 @@ def test_warmup_lowers_the_loss():
     stats = tiny.warm_up(model, tok, task, cfg, progress=False)
     after = model(input_ids=ids, labels=labels).loss.item()
     assert stats["steps"] == 40 and after < before - 0.5
+
+
+def test_task_warmup_steps_override_the_model_and_key():
+    cfg = models.parse(SMALL)
+    seven = task_with("tool", **{"warmup.steps": 7, "data.n_train": 100, "data.n_eval": 10})
+    eight = task_with("tool", **{"warmup.steps": 8, "data.n_train": 100, "data.n_eval": 10})
+    default = task_with("tool", **{"warmup.steps": None, "data.n_train": 100, "data.n_eval": 10})
+    assert tiny.effective(cfg, seven).warmup.steps == 7 and tiny.effective(cfg, default).warmup.steps == 3
+    assert len({tiny.cache_key(cfg, t) for t in (seven, eight, default)}) == 3

@@ -29,7 +29,7 @@ class GroupStats:
     """Statistics of ``x`` (B, G, K) over its group dimension (dim 1), each kept as (B, 1, K).
 
     present:  (B, G, K) bool, True where x is not NaN.
-    count:    (B, 1, K) number of present values.
+    count:    (B, 1, K) number of present values (the int G when nothing is missing).
     mean:     (B, 1, K) mean of the present values (0 where none are present).
     std:      (B, 1, K) std of the present values (0 where the group is constant).
     centered: (B, G, K) x - mean, exactly 0 where x is missing or the group is constant.
@@ -37,7 +37,7 @@ class GroupStats:
     """
 
     present: torch.Tensor
-    count: torch.Tensor
+    count: torch.Tensor | int
     mean: torch.Tensor
     std: torch.Tensor
     centered: torch.Tensor
@@ -68,7 +68,7 @@ def group_stats(x: torch.Tensor, std: str = "population") -> GroupStats:
     """
     present = ~torch.isnan(x)
     if bool(present.all()):
-        count = torch.full_like(x[:, :1], x.shape[1])
+        count = x.shape[1]
         mean = x.mean(dim=1, keepdim=True)
         lo, hi = torch.aminmax(x, dim=1, keepdim=True)
         constant = hi <= lo
@@ -81,10 +81,14 @@ def group_stats(x: torch.Tensor, std: str = "population") -> GroupStats:
         constant = hi <= lo  # also True for 0 present (-inf <= inf) and 1 present (equal)
         centered = torch.where(present & ~constant, x - mean, 0.0)
     ddof = 0 if std == "population" else 1
-    var = centered.pow(2).sum(dim=1, keepdim=True) / (count - ddof).clamp_min(1)
-    # sqrt has an infinite derivative at 0: take it only where the group has spread.
-    safe_var = torch.where(constant, 1.0, var)
-    sd = torch.where(constant, 0.0, safe_var.sqrt())
+    if isinstance(count, int):
+        var = centered.pow(2).sum(dim=1, keepdim=True) / (count - ddof)
+    else:
+        var = centered.pow(2).sum(dim=1, keepdim=True) / (count - ddof).clamp_min(1)
+    if x.requires_grad:  # sqrt's derivative is infinite at 0: keep constant groups out of it
+        sd = torch.where(constant, 0.0, torch.where(constant, 1.0, var).sqrt())
+    else:  # var is exactly 0 where constant (its centred values are 0)
+        sd = var.sqrt()
     return GroupStats(present, count, mean, sd, centered, constant)
 
 
@@ -124,8 +128,7 @@ def check_inputs(rewards: torch.Tensor, weights, std: str, eps: float) -> torch.
         raise ValueError(f"std must be one of {STD_CONVENTIONS}; got {std!r}.")
     if not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps >= 0):
         raise ValueError(f"eps must be a finite float >= 0; got {eps!r}.")
-    w = _as_weight_tensor(weights, k)
-    return w.to(device=rewards.device, dtype=rewards.dtype)
+    return _as_weight_tensor(weights, k).to(device=rewards.device, dtype=rewards.dtype)
 
 
 def _as_weight_tensor(weights: torch.Tensor | Sequence[float], k: int) -> torch.Tensor:
@@ -133,12 +136,13 @@ def _as_weight_tensor(weights: torch.Tensor | Sequence[float], k: int) -> torch.
     if w.dim() != 1 or w.numel() != k:
         raise ValueError(f"weights must be a 1-D sequence of K = {k} floats, one per objective in reward order; "
                          f"got shape {tuple(w.shape)}. Pass e.g. [1/{k}] * {k} for equal weights.")
-    if not torch.isfinite(w).all():
-        raise ValueError(f"weights must be finite; got {w.tolist()}.")
-    if (w < 0).any():
-        raise ValueError(f"weights must be >= 0; got {w.tolist()}. Drop an objective with weight 0 instead.")
-    if not (w > 0).any():
-        raise ValueError(f"weights are all zero; give at least one objective a positive weight (got {w.tolist()}).")
+    vals = w.tolist()  # K is small: checking in Python avoids a handful of tensor ops per call
+    if not all(map(math.isfinite, vals)):
+        raise ValueError(f"weights must be finite; got {vals}.")
+    if any(v < 0 for v in vals):
+        raise ValueError(f"weights must be >= 0; got {vals}. Drop an objective with weight 0 instead.")
+    if not any(v > 0 for v in vals):
+        raise ValueError(f"weights are all zero; give at least one objective a positive weight (got {vals}).")
     return w
 
 

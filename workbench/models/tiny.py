@@ -32,8 +32,15 @@ def cache_root() -> Path:
     return Path(os.environ.get("DVAO_CACHE") or Path.home() / ".cache" / "dvao-workbench")
 
 
+def effective(cfg: ModelConfig, task) -> ModelConfig:
+    """``cfg`` with the task's warm-up overrides applied (e.g. the tool task's own step count)."""
+    over = task.warmup_overrides() if hasattr(task, "warmup_overrides") else {}
+    return dataclasses.replace(cfg, warmup=dataclasses.replace(cfg.warmup, **over)) if over else cfg
+
+
 def cache_key(cfg: ModelConfig, task) -> str:
     """Hash of everything that changes the built model: architecture, warm-up and the task's data."""
+    cfg = effective(cfg, task)
     blob = json.dumps({"v": VERSION, "arch": dataclasses.asdict(cfg.arch),
                        "warmup": {k: v for k, v in dataclasses.asdict(cfg.warmup).items() if k != "threads"},
                        "task": task.warmup_key()}, sort_keys=True, default=str)
@@ -120,6 +127,7 @@ def warm_up(model, tokenizer, task, cfg: ModelConfig, progress: bool = True) -> 
 def build_tiny(cfg: ModelConfig, task, progress: bool = True) -> Path:
     """Directory of the warmed tiny model for ``task``, building it if the cache lacks it."""
     target = cache_dir(cfg, task)
+    cfg = effective(cfg, task)
     if (target / INFO).is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -50,3 +50,22 @@ class Task(Protocol):
     @property
     def eval_axes(self) -> list[EvalAxis]:
         """The evaluation metrics analysis uses as Pareto axes (all in [0, 1], maximised by default)."""
+
+
+class WarmupSource(Protocol):
+    """What a task offers the tiny model's builder (workbench/models/tiny.py); generated data only."""
+
+    def warmup_examples(self, n: int, seed: int) -> list[tuple[str, str]]:
+        """``n`` (prompt, completion) demonstrations from the training split, deterministic in ``seed``."""
+
+    def vocab_texts(self) -> list[str]:
+        """Texts whose characters the char-level tokenizer must cover."""
+
+    def vocab_tokens(self) -> list[str]:
+        """Multi-character strings kept as one token (tags, JSON glue)."""
+
+    def warmup_key(self) -> dict:
+        """Every task setting that changes the warm-up data: part of the tiny model's cache key."""
+
+    def warmup_overrides(self) -> dict:
+        """Task-specific changes to the model's ``warmup`` options (e.g. fewer steps), possibly empty."""

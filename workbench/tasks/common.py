@@ -58,3 +58,7 @@ class SplitTask:
         for _ in range(n):
             row = self._train[rng.randrange(len(self._train))]
             yield row, [rng.random() for _ in range(draws_per_row)]
+
+    def _mix(self) -> dict:
+        """The warm-up demonstration mix (``steps`` excluded: the model's cache key holds the steps)."""
+        return {k: v for k, v in vars(self.cfg.warmup).items() if k != "steps"}

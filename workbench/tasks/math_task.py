@@ -39,6 +39,7 @@ class MathWarmup:
 
     worked_frac: float = 0.5        # share of demonstrations in the long worked form (rest: direct)
     unmarked_frac: float = 0.1      # share whose answer lacks the `Answer:` marker (format and accuracy 0)
+    steps: int | None = None        # warm-up steps for this task (null: the model's warmup.steps)
 
 
 @dataclass
@@ -132,11 +133,15 @@ class MathTask(SplitTask):
         """Multi-character strings the tiny tokenizer keeps as one token (none for math)."""
         return []
 
+    def warmup_overrides(self) -> dict:
+        """Changes to the model's warm-up options: ``warmup.steps`` when set here."""
+        return {} if self.cfg.warmup.steps is None else {"steps": self.cfg.warmup.steps}
+
     def warmup_key(self) -> dict:
         """Everything that changes the warm-up data: part of the tiny model's cache key."""
         d = self.cfg.data
         return {"task": "math", "digits": d.digits, "seed": d.seed, "n_train": d.n_train,
-                "n_eval": d.n_eval, "warmup": vars(self.cfg.warmup)}
+                "n_eval": d.n_eval, "warmup": self._mix()}
 
 
 @register("math")

@@ -32,6 +32,7 @@ class ToolWarmup:
     """The tiny model's supervised warm-up mix (generated data only)."""
 
     no_think_frac: float = 0.2      # demonstrations without the <think> block: format 0, correctness intact
+    steps: int | None = None        # warm-up steps for this task (null: the model's warmup.steps)
 
 
 @dataclass
@@ -109,10 +110,14 @@ class ToolTask(SplitTask):
         args = sorted({a for names, _ in tool_data.TOOLS.values() for a in names})
         return list(tr.TAGS) + tool_data.JSON_GLUE + sorted(tool_data.TOOLS) + args
 
+    def warmup_overrides(self) -> dict:
+        """Changes to the model's warm-up options: ``warmup.steps`` when set here."""
+        return {} if self.cfg.warmup.steps is None else {"steps": self.cfg.warmup.steps}
+
     def warmup_key(self) -> dict:
         d = self.cfg.data
         return {"task": "tool", "seed": d.seed, "n_train": d.n_train, "n_eval": d.n_eval,
-                "n_tools": d.n_tools, "warmup": vars(self.cfg.warmup)}
+                "n_tools": d.n_tools, "warmup": self._mix()}
 
 
 @register("tool")

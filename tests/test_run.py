@@ -116,3 +116,17 @@ def test_logger_keeps_records_and_marks_failure(tmp_path):
     assert status["status"] == "failed" and status["step"] == 1 and "boom" in status["error"]
     assert records(tmp_path / "r" / store.METRICS) == [{"step": 1, M.LOSS: 0.5}]
     assert not (tmp_path / "r" / store.SUMMARY).exists()
+
+
+def test_wandb_mode_never_prompts(monkeypatch):
+    from workbench.logger import WandbSettings
+
+    s = WandbSettings(project="p", name="n")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    assert s.resolved_mode() == "offline"
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    assert s.resolved_mode() == "online"
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    assert s.resolved_mode() == "disabled"
+    assert WandbSettings(project="p", name="n", mode="offline").resolved_mode() == "offline"

@@ -27,7 +27,7 @@ WANDB_ID_FILE = "wandb_id.txt"  # kept in the run dir so a resumed run continues
 
 @dataclass
 class WandbSettings:
-    """What ``wandb.init`` gets. mode None: online when WANDB_API_KEY is set, else offline (never a prompt)."""
+    """What ``wandb.init`` gets (project, run name, group, tags, entity, mode)."""
 
     project: str
     name: str
@@ -37,8 +37,11 @@ class WandbSettings:
     mode: str | None = None
 
     def resolved_mode(self) -> str:
+        """logger.mode, else $WANDB_MODE, else online iff WANDB_API_KEY is set (offline never prompts)."""
         if self.mode:
             return self.mode
+        if os.environ.get("WANDB_MODE") in ("online", "offline", "disabled"):
+            return os.environ["WANDB_MODE"]
         return "online" if os.environ.get("WANDB_API_KEY") else "offline"
 
 

@@ -22,9 +22,6 @@ from trl import GRPOTrainer
 from workbench import advantages as registry
 from workbench import metrics as M
 
-_TRL_ONLY_KWARGS = ("trainer_state", "log_extra", "log_metric", "environments")
-
-
 class RewardFunctionError(RuntimeError):
     """A task's reward function raised; the message names the function and the completion."""
 

@@ -24,6 +24,9 @@ from analysis.load import load_runs
 from analysis.tables import fmt, markdown
 
 
+MAX_LISTED = 40   # non-dominated runs listed in report.md; runs.csv flags all of them
+
+
 @dataclass(frozen=True)
 class ParetoResult:
     """Everything one analysis produced; tables hold every (task, model)."""
@@ -131,7 +134,7 @@ def _dominance_view(dom: pd.DataFrame) -> pd.DataFrame:
     cols = [m for m in order if m in view.columns] + ["any other"]
     view = view.reindex(index=order, columns=cols)
     view.insert(0, "points", dom.groupby("method")["n_points"].first().reindex(order))
-    return view
+    return view.astype("Int64")   # counts; the diagonal stays empty
 
 
 def write_outputs(result: ParetoResult, out: Path, level: float = 0.95) -> Path:
@@ -165,7 +168,8 @@ def write_outputs(result: ParetoResult, out: Path, level: float = 0.95) -> Path:
                   "Row: the method whose points are counted; column: the method whose front dominates them.", "",
                   markdown(_dominance_view(sel(result.dominance))),
                   "### Non-dominated runs", "",
-                  markdown(nd.set_index("run")[["method", "weights", "seed", *axes]]), ""]
+                  markdown(nd.head(MAX_LISTED).set_index("run")[["method", "weights", "seed", *axes]]),
+                  f"({len(nd) - MAX_LISTED} more: the `nondominated` column of runs.csv)\n" if len(nd) > MAX_LISTED else ""]
     (out / "report.md").write_text("\n".join(lines))
     return out / "report.md"
 

@@ -30,15 +30,21 @@ def panel_keys(objectives) -> list[str]:
 
 
 def smooth(steps: pd.DataFrame, keys: list[str], window: int | None) -> pd.DataFrame:
-    """Centred moving average of ``keys`` over ``window`` steps within each run (edges use what exists);
-    ``None`` or 1 returns ``steps`` unchanged. Input: the long per-step table, sorted by run and step."""
+    """Centred moving average of ``keys`` over ``window`` optimiser steps within each run (edges average
+    what exists); ``None`` or 1 returns ``steps`` unchanged. Input: the long per-step table, sorted by
+    run and step. A run that logs every n-th step averages round(window / n) records (at least 1), so the
+    window means the same number of steps whatever the logging interval (the bandit logs every 10)."""
     if window is not None and window < 1:
         raise ValueError(f"--smooth must be a positive number of steps, got {window}")
     if not window or window == 1:
         return steps
     out = steps.copy()
-    rolled = steps.groupby("run", sort=False)[keys].rolling(window, center=True, min_periods=1).mean()
-    out[keys] = rolled.reset_index(level=0, drop=True).loc[steps.index, keys]
+    interval = steps.groupby("run", sort=False)[M.STEP].transform(lambda s: s.diff().median()).fillna(1)
+    records = (window / interval.clip(lower=1)).round().clip(lower=1).astype(int)
+    for size in records.unique():   # one vectorised rolling per distinct logging interval, usually one
+        part = steps[records == size]
+        rolled = part.groupby("run", sort=False)[keys].rolling(int(size), center=True, min_periods=1).mean()
+        out.loc[part.index, keys] = rolled.reset_index(level=0, drop=True).loc[part.index, keys]
     return out
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 
 def fmt(value, digits: int = 3) -> str:
     """A number as text; NaN/None become an en dash."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value is None or value is pd.NA or (isinstance(value, (float, np.floating)) and math.isnan(value)):
         return "–"
     if isinstance(value, (float, np.floating)):
         return f"{value:.{digits}f}"

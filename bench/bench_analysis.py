@@ -65,7 +65,8 @@ def main() -> None:
             generate(root)
         print(f"generated 1,000 runs x {STEPS} steps in {time.perf_counter() - start:.1f} s under {root}")
         rows = []
-        pareto.analyse(load_runs(root / "n250", steps=False).runs)   # warm-up: imports, caches
+        warm = pareto.analyse(load_runs(root / "n250", steps=False).runs)   # warm-up: imports, font cache
+        pareto.write_outputs(warm, root / "warm")
         for n in SIZES:
             runs_dir = root / f"n{n}"
             compute = timed(lambda: pareto.analyse(load_runs(runs_dir, steps=False).runs), repeats=3)

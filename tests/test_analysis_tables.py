@@ -19,6 +19,10 @@ def test_smoothing_is_a_centred_moving_average_within_each_run():
     out = stability.smooth(steps, ["x"], 3)
     assert out["x"].tolist() == pytest.approx([1.5, 3.0, 6.0, 15.0, 19.5, 150.0, 300.0, 400.0])
     assert stability.smooth(steps, ["x"], None) is steps
+    # a run logging every 10th step: a 30-step window averages 3 records
+    sparse = steps.assign(**{M.STEP: steps[M.STEP] * 10})
+    assert stability.smooth(sparse, ["x"], 30)["x"].tolist() == pytest.approx(out["x"].tolist())
+    assert stability.smooth(sparse, ["x"], 4)["x"].tolist() == steps["x"].tolist()
     with pytest.raises(ValueError, match="positive"):
         stability.smooth(steps, ["x"], 0)
 

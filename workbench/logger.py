@@ -57,6 +57,8 @@ class RunLogger:
         self.last_step: int | None = None
         self._run = None   # the wandb Run, when W&B is on
         self._finished = False
+        # Under torchrun/accelerate every process runs this code; only rank 0 writes.
+        self.is_writer = int(os.environ.get("RANK", "0")) == 0
 
     @property
     def path(self) -> Path:
@@ -64,6 +66,8 @@ class RunLogger:
 
     # ---- lifecycle --------------------------------------------------------------------------
     def __enter__(self) -> RunLogger:
+        if not self.is_writer:
+            return self
         if self.config_yaml is not None:
             self.store.write_config(self.config_yaml)
         self.store.set_status(RUNNING, step=self.last_step)
@@ -76,6 +80,8 @@ class RunLogger:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
+        if not self.is_writer:
+            return False
         try:
             if exc_type is not None and not self._finished:
                 error = "".join(traceback.format_exception_only(exc_type, exc)).strip() or exc_type.__name__
@@ -107,12 +113,16 @@ class RunLogger:
     # ---- records ----------------------------------------------------------------------------
     def log(self, step: int, metrics: dict[str, Any]) -> None:
         """One training record: metrics.jsonl (flushed) and W&B at ``step``."""
+        self.last_step = int(step)
+        if not self.is_writer:
+            return
         self.store.log_metrics(step, metrics)
         self._wandb_log(step, metrics)
-        self.last_step = int(step)
 
     def log_eval(self, step: int, metrics: dict[str, Any]) -> None:
         """One held-out evaluation record: eval.jsonl (flushed) and W&B at ``step``."""
+        if not self.is_writer:
+            return
         self.store.log_eval(step, metrics)
         self._wandb_log(step, metrics)
 
@@ -123,6 +133,8 @@ class RunLogger:
 
     def finish(self, summary: dict[str, Any], status: str = DONE) -> None:
         """Write summary.json and the final status; copy the summary into the W&B run's summary."""
+        if not self.is_writer:
+            return
         self.store.write_summary(summary)
         self.store.set_status(status, step=summary.get("step", self.last_step))
         if self._run is not None:

@@ -1,6 +1,7 @@
 """`python -m analysis.ablation runs/ --by G|K|weight|model|noise [--out DIR]`: ablation tables.
 
-For each task (and model, unless --by model), one table per metric: rows are methods, columns the
+For each task and model (task alone with --by model; split further by any other varying split axis,
+see analysis.load.SPLIT_AXES), one table per metric: rows are methods, columns the
 levels of the ablated axis, cells the mean +- std over seeds, the best mean in each column in bold.
 Metrics: the hypervolume of each seed's points at that level (reference point 0 on every axis, as in
 analysis.pareto; several weight settings at one level form that seed's front) and every final eval
@@ -16,7 +17,7 @@ import pandas as pd
 
 from analysis import frontier as F
 from analysis import style
-from analysis.load import load_runs, require_columns
+from analysis.load import load_runs, panel_labels, require_columns
 from analysis.tables import best_mask, latex, markdown, mean_std
 
 AXES = {"G": "G", "K": "K", "weight": "weight", "model": "model", "noise": "noise"}
@@ -24,29 +25,29 @@ HV = "hypervolume"
 
 
 def seed_metrics(runs: pd.DataFrame, by: str, ref=None) -> pd.DataFrame:
-    """One row per (task, model, method, level, seed): hypervolume of that seed's points and each eval
-    metric averaged over them; ``by`` is a runs column. With --by model the ``model`` column is the level."""
-    keys = ["task", "method", by, "seed"] if by == "model" else ["task", "model", "method", by, "seed"]
+    """One row per (panel, method, level, seed): hypervolume of that seed's points at that level and each
+    eval metric averaged over them. ``by`` is a runs column; a panel is a task and model (task alone for
+    --by model) plus the values of the other split axes that vary (analysis.load.panel_labels)."""
+    runs = runs.assign(panel=panel_labels(runs, exclude=(by,)))
     rows = []
-    for task, task_runs in runs.groupby("task", sort=True):
-        axes = F.axes_of(task_runs)
+    for panel, panel_runs in runs.groupby("panel", sort=True):
+        axes = F.axes_of(panel_runs)
         r = F.reference_point(len(axes), ref)
-        for key, grp in task_runs.groupby(keys[1:], sort=False, dropna=False):
-            rows.append({**dict(zip(keys, (task, *key))), "n_runs": len(grp),
-                         HV: F.hypervolume(grp[axes].to_numpy(), r), **grp[axes].mean().to_dict()})
+        for (method, level, seed), grp in panel_runs.groupby(["method", by, "seed"], sort=False, dropna=False):
+            rows.append({"panel": panel, "task": grp.task.iloc[0], "method": method, by: level, "seed": seed,
+                         "n_runs": len(grp), HV: F.hypervolume(grp[axes].to_numpy(), r), **grp[axes].mean().to_dict()})
     return pd.DataFrame(rows)
 
 
 def summarise(per_seed: pd.DataFrame, by: str) -> pd.DataFrame:
-    """Long table: one row per (task, [model], metric, method, level) with mean, std, n_seeds and ``best``
-    (highest mean of its column: same task, model, metric and level)."""
-    group = ["task", "method", by] if by == "model" else ["task", "model", "method", by]
+    """Long table: one row per (panel, metric, method, level) with mean, std, n_seeds and ``best``
+    (highest mean of its column: same panel, metric and level)."""
+    group = ["panel", "task", "method", by]
     metrics = [HV] + sorted(c for c in per_seed.columns if c.startswith("eval/"))
     long = per_seed.melt(id_vars=[*group, "seed"], value_vars=metrics, var_name="metric").dropna(subset=["value"])
     out = long.groupby([*group, "metric"], sort=False, dropna=False)["value"].agg(
         mean="mean", std=lambda v: v.std(ddof=1), n_seeds="count").reset_index()
-    column = [g for g in group if g != "method"] + ["metric"]
-    out["best"] = out["mean"].eq(out.groupby(column, dropna=False)["mean"].transform("max"))
+    out["best"] = out["mean"].eq(out.groupby(["panel", by, "metric"], dropna=False)["mean"].transform("max"))
     return out
 
 
@@ -58,12 +59,9 @@ def _level_order(levels) -> list:
 
 
 def tables(summary: pd.DataFrame, by: str):
-    """Yield (title, cells, bold) per task/model/metric: cells is a method x level frame of "mean ± std"."""
-    outer = ["task"] if by == "model" else ["task", "model"]
-    for key, grp in summary.groupby(outer, sort=True):
-        key = key if isinstance(key, tuple) else (key,)
-        metrics = [HV] + sorted(m for m in grp.metric.unique() if m != HV)
-        for metric in metrics:
+    """Yield (title, cells, bold) per panel and metric: cells is a method x level frame of "mean ± std"."""
+    for panel, grp in summary.groupby("panel", sort=True):
+        for metric in [HV] + sorted(m for m in grp.metric.unique() if m != HV):
             g = grp[grp.metric == metric]
             if g.empty:
                 continue
@@ -74,7 +72,7 @@ def tables(summary: pd.DataFrame, by: str):
             cells = pd.DataFrame({c: [mean_std(means.at[r, c], stds.at[r, c]) for r in rows] for c in cols},
                                  index=pd.Index(rows, name="method"))
             cells.columns = [f"{by}={c}" for c in cols]
-            yield f"{' / '.join(map(str, key))}: {metric}", cells, best_mask(means).set_axis(cells.columns, axis=1)
+            yield f"{panel}: {metric}", cells, best_mask(means).set_axis(cells.columns, axis=1)
 
 
 def main(argv=None) -> pd.DataFrame:

@@ -26,6 +26,10 @@ from workbench import metrics as M
 from workbench.store import DONE, METRICS, STATUS, SUMMARY, find_runs, read_jsonl
 
 REQUIRED = ("method", "task", "model", "seed", "objectives", "eval_axes")
+# Config axes that define separate experiments when they vary: pareto and stability split by them,
+# ablation puts the one it studies in columns and splits by the others. (Not seed-dependent values
+# such as the bandit's front_hv, which also sit in summary.json.)
+SPLIT_AXES = ("G", "K", "noise", "aux_noise", "aux_miscalibration", "correlation", "length_limit")
 
 
 class SkippedRunWarning(UserWarning):
@@ -154,6 +158,33 @@ def load_runs(root: str | os.PathLike, *, steps: bool = True, include_incomplete
     for col in [c for c in runs.columns if c.startswith(M.EVAL + "/")]:
         runs[col] = pd.to_numeric(runs[col], errors="coerce").astype(float)   # null (NaN in the store) -> NaN
     return RunTables(runs=runs, steps=load_steps(runs) if steps else None, skipped=tuple(skipped))
+
+
+def varying_axes(runs: pd.DataFrame, exclude=()) -> list[str]:
+    """The SPLIT_AXES columns of ``runs`` that take more than one value (``exclude`` left out)."""
+    return [a for a in SPLIT_AXES if a in runs.columns and a not in exclude and runs[a].nunique(dropna=False) > 1]
+
+
+def panel_labels(runs: pd.DataFrame, exclude=()) -> pd.Series:
+    """Per run: "task / model", plus " / axis=value" for each split axis varying within its task and model.
+    Axes in ``exclude`` (the one an ablation studies; "model" drops the model) are left out."""
+    outer = ["task"] if "model" in exclude else ["task", "model"]
+    labels = runs[outer].astype(str).agg(" / ".join, axis=1)
+    for _, idx in runs.groupby(outer, sort=False).groups.items():
+        sub = runs.loc[idx]
+        for axis in varying_axes(sub, exclude):
+            labels.loc[idx] += f" / {axis}=" + sub[axis].map(_short)
+    return labels
+
+
+def _short(value) -> str:
+    """4.0 -> "4" (an int axis read next to runs lacking it becomes float), other values as str."""
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
+def slug(label: str) -> str:
+    """A file-name-safe form of a panel label: "math / tiny / G=4" -> "math_tiny_G4"."""
+    return "_".join(part.replace("=", "").replace(",", "-").replace(" ", "") for part in label.split(" / "))
 
 
 def require_columns(runs: pd.DataFrame, columns, what: str) -> None:

@@ -20,7 +20,7 @@ import pandas as pd
 
 from analysis import frontier as F
 from analysis import style
-from analysis.load import load_runs
+from analysis.load import SPLIT_AXES, load_runs, panel_labels, slug
 from analysis.tables import fmt, markdown
 
 
@@ -29,35 +29,41 @@ MAX_LISTED = 40   # non-dominated runs listed in report.md; runs.csv flags all o
 
 @dataclass(frozen=True)
 class ParetoResult:
-    """Everything one analysis produced; tables hold every (task, model)."""
+    """Everything one analysis produced. A panel is one task and model (and one value of each split axis
+    that varies, e.g. "math / tiny / G=4"); every table has a ``panel`` column naming it."""
 
-    runs: pd.DataFrame         # the input runs plus ``nondominated`` (on the overall front of its task/model)
-    points: pd.DataFrame       # sweep_points: seed-averaged point per (task, model, method, weights)
+    runs: pd.DataFrame         # the input runs plus ``panel`` and ``nondominated`` (on its panel's overall front)
+    points: pd.DataFrame       # sweep_points: seed-averaged point per (panel, method, weights)
     hypervolume: pd.DataFrame  # hypervolume_table rows
     dominance: pd.DataFrame    # dominance_table rows
-    axes: dict                 # (task, model) -> list of eval/<axis> columns
-    refs: dict                 # (task, model) -> reference point (D,)
+    axes: dict                 # panel -> list of eval/<axis> columns
+    refs: dict                 # panel -> reference point (D,)
 
 
 def analyse(runs: pd.DataFrame, *, ref=None, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> ParetoResult:
-    """Run every Pareto computation on a runs table (analysis.load); pure, no I/O."""
+    """Run every Pareto computation on a runs table (analysis.load); pure, no I/O.
+
+    Runs are analysed per task and model, and separately per value of any split axis (load.SPLIT_AXES,
+    e.g. G) that varies among them: a front mixing group sizes would compare unlike experiments."""
     runs = runs.copy()
+    runs["panel"] = panel_labels(runs)
     runs["nondominated"] = False
     points, hvs, doms, axes_by, refs = [], [], [], {}, {}
-    for (task, model), grp in runs.groupby(list(F.GROUP), sort=True):
+    for panel, grp in runs.groupby("panel", sort=True):
         axes = F.axes_of(grp)
         r = F.reference_point(len(axes), ref)
         bad = grp[axes].isna().any(axis=1)
         if bad.any():
-            warnings.warn(f"{task}/{model}: ignoring {int(bad.sum())} runs with a missing eval metric: "
+            warnings.warn(f"{panel}: ignoring {int(bad.sum())} runs with a missing eval metric: "
                           f"{', '.join(grp.loc[bad, 'run'])}", stacklevel=2)
             grp = grp[~bad]
         runs.loc[grp.index, "nondominated"] = F.flag_nondominated(grp, axes)
         pts = F.sweep_points(grp, axes)
-        points.append(pts)
-        hvs.append(F.hypervolume_table(grp, axes, r, n_boot=n_boot, level=level, seed=seed))
-        doms.append(F.dominance_table(pts, axes))
-        axes_by[(task, model)], refs[(task, model)] = axes, r
+        tag = {"panel": panel, **{a: grp[a].iloc[0] for a in SPLIT_AXES if a in grp and grp[a].nunique() == 1}}
+        points.append(pts.assign(**tag))
+        hvs.append(F.hypervolume_table(grp, axes, r, n_boot=n_boot, level=level, seed=seed).assign(**tag))
+        doms.append(F.dominance_table(pts, axes).assign(**tag))
+        axes_by[panel], refs[panel] = axes, r
     return ParetoResult(runs, pd.concat(points, ignore_index=True), pd.concat(hvs, ignore_index=True),
                         pd.concat(doms, ignore_index=True), axes_by, refs)
 
@@ -73,13 +79,16 @@ def _staircase(front: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.array(xs), np.array(ys)
 
 
-def plot_fronts(result: ParetoResult, task: str, model: str, stem: Path) -> list[str]:
+def _in(table: pd.DataFrame, panel: str) -> pd.DataFrame:
+    return table[table["panel"] == panel]
+
+
+def plot_fronts(result: ParetoResult, panel: str, stem: Path) -> list[str]:
     """Scatter of every run (faint), each method's sweep points and front, the overall front ringed."""
     import matplotlib.pyplot as plt
 
-    axes = result.axes[(task, model)]
-    runs = result.runs[(result.runs.task == task) & (result.runs.model == model)]
-    pts = result.points[(result.points.task == task) & (result.points.model == model)]
+    axes = result.axes[panel]
+    runs, pts = _in(result.runs, panel), _in(result.points, panel)
     pairs = list(itertools.combinations(range(len(axes)), 2))
     fig, subplots = plt.subplots(1, len(pairs), figsize=(5 * len(pairs), 4.5), squeeze=False)
     for ax, (i, j) in zip(subplots[0], pairs):
@@ -97,17 +106,17 @@ def plot_fronts(result: ParetoResult, task: str, model: str, stem: Path) -> list
         ax.scatter(nd[xi], nd[yj], s=120, facecolors="none", edgecolors="black", lw=0.8, label="non-dominated run")
         ax.set_xlabel(xi), ax.set_ylabel(yj), ax.grid(alpha=0.3)
     subplots[0][0].legend(fontsize=8, loc="lower left")
-    fig.suptitle(f"{task} / {model}: runs (faint), seed-mean sweep points and method fronts")
+    fig.suptitle(f"{panel}: runs (faint), seed-mean sweep points and method fronts")
     paths = style.save(fig, stem)
     plt.close(fig)
     return paths
 
 
-def plot_hypervolume(result: ParetoResult, task: str, model: str, stem: Path) -> list[str]:
+def plot_hypervolume(result: ParetoResult, panel: str, stem: Path) -> list[str]:
     """Bar per method: mean per-seed hypervolume with its bootstrap CI as error bars."""
     import matplotlib.pyplot as plt
 
-    hv = result.hypervolume[(result.hypervolume.task == task) & (result.hypervolume.model == model)]
+    hv = _in(result.hypervolume, panel)
     fig, ax = plt.subplots(figsize=(1.1 * len(hv) + 2, 3.5))
     x = np.arange(len(hv))
     err = np.vstack([hv.hv_mean - hv.ci_lo, hv.ci_hi - hv.hv_mean]).clip(min=0)
@@ -115,7 +124,7 @@ def plot_hypervolume(result: ParetoResult, task: str, model: str, stem: Path) ->
            yerr=np.nan_to_num(err), capsize=4)
     ax.set_xticks(x, [style.label(m) for m in hv.method])
     ax.set_ylabel("hypervolume (mean over seeds)")
-    ax.set_title(f"{task} / {model}: ref {result.refs[(task, model)].tolist()}, bootstrap CI")
+    ax.set_title(f"{panel}: ref {result.refs[panel].tolist()}, bootstrap CI")
     ax.grid(axis="y", alpha=0.3)
     paths = style.save(fig, stem)
     plt.close(fig)
@@ -152,15 +161,15 @@ def write_outputs(result: ParetoResult, out: Path, level: float = 0.95) -> Path:
              f"then averaged; the interval is a {int(round(level * 100))}% percentile bootstrap over seeds "
              "(NaN with a single seed).", "",
              "Files: runs.csv, points.csv, hypervolume.csv, dominance.csv.", ""]
-    for (task, model), axes in result.axes.items():
-        name = f"{task}_{model}"
-        plot_fronts(result, task, model, out / f"front_{name}")
-        plot_hypervolume(result, task, model, out / f"hypervolume_{name}")
-        sel = lambda d: d[(d.task == task) & (d.model == model)]  # noqa: E731
+    for panel, axes in result.axes.items():
+        name = slug(panel)
+        plot_fronts(result, panel, out / f"front_{name}")
+        plot_hypervolume(result, panel, out / f"hypervolume_{name}")
+        sel = lambda d: _in(d, panel)  # noqa: E731
         runs_tm = sel(result.runs)
         nd = runs_tm[runs_tm.nondominated]
-        lines += [f"## {task} / {model}", "",
-                  f"Axes: {', '.join(axes)}; reference point {result.refs[(task, model)].tolist()}; "
+        lines += [f"## {panel}", "",
+                  f"Axes: {', '.join(axes)}; reference point {result.refs[panel].tolist()}; "
                   f"{len(runs_tm)} runs, {len(nd)} non-dominated.", "",
                   f"![fronts](front_{name}.png)", "", f"![hypervolume](hypervolume_{name}.png)", "",
                   "### Hypervolume", "", markdown(_hv_view(sel(result.hypervolume), level)),
@@ -175,19 +184,17 @@ def write_outputs(result: ParetoResult, out: Path, level: float = 0.95) -> Path:
 
 
 def print_summary(result: ParetoResult) -> None:
-    """A rich table per (task, model): hypervolume mean [CI], front size and points dominated."""
+    """A rich table per panel: hypervolume mean [CI], front size and points dominated."""
     from rich.console import Console
     from rich.table import Table
 
     console = Console()
-    for (task, model) in result.axes:
-        table = Table(title=f"{task} / {model}")
+    for panel in result.axes:
+        table = Table(title=panel)
         for col in ("method", "seeds", "HV mean", "CI", "front pts", "dominated by others"):
             table.add_column(col, justify="left" if col == "method" else "right")
-        hv = result.hypervolume[(result.hypervolume.task == task) & (result.hypervolume.model == model)]
-        pts = result.points[(result.points.task == task) & (result.points.model == model)]
-        dom = result.dominance[(result.dominance.task == task) & (result.dominance.model == model)
-                               & (result.dominance.by == "any other")].set_index("method")
+        hv, pts, dom = _in(result.hypervolume, panel), _in(result.points, panel), _in(result.dominance, panel)
+        dom = dom[dom.by == "any other"].set_index("method")
         for row in hv.itertuples():
             front = int(pts[(pts.method == row.method)].on_front.sum())
             d = dom.loc[row.method]

@@ -17,10 +17,10 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import style
-from analysis.load import load_runs
+from analysis.load import load_runs, panel_labels, slug
 from workbench import metrics as M
 
-CURVE_KEYS = ("task", "model", "weights", "method")
+CURVE_KEYS = ("panel", "task", "model", "weights", "method")
 
 
 def panel_keys(objectives) -> list[str]:
@@ -49,8 +49,11 @@ def smooth(steps: pd.DataFrame, keys: list[str], window: int | None) -> pd.DataF
 
 
 def curves(runs: pd.DataFrame, steps: pd.DataFrame, keys: list[str], window: int | None = None) -> pd.DataFrame:
-    """Long table: one row per (task, model, weights, method, metric, step) with ``mean``, ``std`` and
-    ``n_seeds`` over the seeds logging that step. Keys missing from ``steps`` are left out."""
+    """Long table: one row per (panel, weights, method, metric, step) with ``mean``, ``std`` and
+    ``n_seeds`` over the seeds logging that step. Keys missing from ``steps`` are left out. A panel is a
+    task and model (and split-axis values, analysis.load.panel_labels); added here when ``runs`` lacks it."""
+    if "panel" not in runs.columns:
+        runs = runs.assign(panel=panel_labels(runs))
     keys = [k for k in keys if k in steps.columns and steps[k].notna().any()]
     if not keys:
         raise ValueError(f"none of the metric keys {keys} are in the metrics files; is this a workbench run store?")
@@ -112,13 +115,14 @@ def main(argv=None) -> pd.DataFrame:
         out.mkdir(parents=True, exist_ok=True)
         frames, lines = [], ["# Training stability", "",
                              f"Mean over seeds, band +-1 std; smoothing window: {args.smooth or 'none'}.", ""]
-        for (task, model, weights), grp in runs.groupby(["task", "model", "weights"], sort=True):
+        runs = runs.assign(panel=panel_labels(runs))
+        for (panel, weights), grp in runs.groupby(["panel", "weights"], sort=True):
             keys = panel_keys(grp["objectives"].iloc[0])
             curve = curves(grp, tables.steps, keys, args.smooth)
             frames.append(curve)
-            stem = f"stability_{task}_{model}_w{weights.replace(',', '-')}"
-            plot(curve, keys, f"{task} / {model} / weights {weights}", out / stem)
-            lines += [f"## {task} / {model} / weights {weights}", "",
+            stem = f"stability_{slug(panel)}_w{weights.replace(',', '-')}"
+            plot(curve, keys, f"{panel} / weights {weights}", out / stem)
+            lines += [f"## {panel} / weights {weights}", "",
                       f"Methods: {', '.join(style.method_order(grp.method.unique()))}; "
                       f"seeds per method: {grp.groupby('method').seed.nunique().max()}.", "", f"![{stem}]({stem}.png)", ""]
     except (FileNotFoundError, ValueError) as err:

@@ -137,3 +137,14 @@ def test_cli_rejects_bad_input_with_a_message(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "analysis.pareto", str(tmp_path / "runs"), "--ref", "0", "0", "0",
                            "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "--ref needs one value per eval axis (2)" in proc.stderr
+
+
+def test_runs_differing_in_a_split_axis_are_analysed_separately(tmp_path):
+    for G in (4, 16):
+        synthetic.write_sweep(tmp_path, methods=("rc", "dvao"), w0s=(0.2, 0.8), seeds=(0, 1), steps=3, G=G)
+    synthetic.write_sweep(tmp_path, methods=("rc",), w0s=(0.2, 0.8), seeds=(0,), steps=3, task="tool")
+    result = pareto.analyse(load_runs(tmp_path, steps=False).runs, n_boot=100)
+    assert sorted(result.axes) == ["math / tiny / G=16", "math / tiny / G=4", "tool / tiny"]
+    hv = result.hypervolume
+    assert len(hv) == 5 and (hv[hv.task == "math"].n_seeds == 2).all() and (hv[hv.task == "math"].n_weights == 2).all()
+    assert set(hv[hv.task == "math"].G) == {4, 16}

@@ -67,24 +67,28 @@ def ablation_runs(tmp_path):
     return root
 
 
-@pytest.mark.parametrize("by", ["G", "noise"])
-def test_ablation_cli_tables_match_the_summaries(ablation_runs, tmp_path, by):
+@pytest.mark.parametrize("by, other", [("G", "noise"), ("noise", "G")])
+def test_ablation_cli_tables_match_the_summaries(ablation_runs, tmp_path, by, other):
     out = tmp_path / "out"
     summary = ablation.main([str(ablation_runs), "--by", by, "--out", str(out)])
     csv = pd.read_csv(out / f"ablation_{by}.csv")
-    assert len(csv) == len(summary) == 3 * 2 * 3           # methods x levels x (hypervolume + 2 axes)
+    # the other varying axis splits the runs into 2 panels; 3 methods x 2 levels x (hypervolume + 2 axes) each
+    assert len(csv) == len(summary) == 2 * 3 * 2 * 3
+    assert sorted(csv.panel.unique()) == [f"math / tiny / {other}={v}" for v in (("0", "0.5") if other == "noise"
+                                                                                 else ("2", "8"))]
     runs = pd.DataFrame([json.loads(p.read_text()) for p in ablation_runs.rglob("summary.json")])
-    for (method, level), grp in runs.groupby(["method", by]):
+    for (method, level, other_value), grp in runs.groupby(["method", by, other]):
         per_seed = grp.groupby("seed")["eval/accuracy"].mean()
-        row = csv[(csv.method == method) & (csv[by] == level) & (csv.metric == "eval/accuracy")].iloc[0]
+        row = csv[(csv.method == method) & (csv[by] == level) & (csv.metric == "eval/accuracy")
+                  & csv.panel.str.endswith(f"{other}={other_value:g}")].iloc[0]
         assert row["mean"] == pytest.approx(per_seed.mean()) and row["std"] == pytest.approx(per_seed.std())
         assert row["n_seeds"] == 3
     # the synthetic radii make dvao best in every column, and only dvao
-    assert set(csv[csv.best].method) == {"dvao"} and csv.best.sum() == 2 * 3
+    assert set(csv[csv.best].method) == {"dvao"} and csv.best.sum() == 2 * 2 * 3
     md = (out / f"ablation_{by}.md").read_text()
-    assert md.count("| **") == 2 * 3 and f"{by}=" in md
+    assert md.count("| **") == 2 * 2 * 3 and f"{by}=" in md
     tex = (out / f"ablation_{by}.tex").read_text()
-    assert tex.count(r"\begin{tabular}") == 3 and r"\textbf{" in tex and r"$\pm$" in tex
+    assert tex.count(r"\begin{tabular}") == 2 * 3 and r"\textbf{" in tex and r"$\pm$" in tex
 
 
 def test_ablation_rejects_an_axis_the_runs_lack(tmp_path, capsys):

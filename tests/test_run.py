@@ -101,9 +101,12 @@ def test_interrupt_marks_failed_and_resume_continues(tmp_path, monkeypatch):
     assert calls == [2]  # only the third step was trained again
     assert [r["step"] for r in records(run_dir / store.METRICS)] == [1, 2, 3]
     assert summary["step"] == 3 and store.read_status(run_dir)["status"] == "done"
-    # resume=true on a finished run returns its summary without training
+    # resume=true on a finished run returns its summary without training...
     calls[:] = []
     assert run(fast_cfg(run_dir, "steps=3", "resume=true")) == summary and calls == []
+    # ...unless more steps are asked for: then it continues from the final checkpoint
+    assert run(fast_cfg(run_dir, "steps=4", "resume=true"))["step"] == 4 and calls == [3]
+    assert [r["step"] for r in records(run_dir / store.METRICS)] == [1, 2, 3, 4]
 
 
 def test_logger_keeps_records_and_marks_failure(tmp_path):

@@ -34,6 +34,15 @@ def _select(tree: dict, dotted: str) -> Any:
     return tree
 
 
+def finished_summary(run_dir: str, steps: int) -> dict[str, Any] | None:
+    """The summary of a run in ``run_dir`` that finished at least ``steps`` steps, else None
+    (a done run asked for more steps continues from its last checkpoint)."""
+    if not store.is_done(run_dir):
+        return None
+    summary = json.loads((Path(run_dir) / store.SUMMARY).read_text())
+    return summary if (summary.get("step") or 0) >= steps else None
+
+
 def wandb_settings(run: C.RunConfig, k: int | None) -> WandbSettings | None:
     """W&B project/group/name/tags derived from the config; None when logger=none."""
     if run.logger.name == "none":
@@ -87,9 +96,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         import torch
 
         torch.set_num_threads(spec.threads)
-    if spec.resume and store.is_done(spec.run_dir):
+    done = finished_summary(spec.run_dir, spec.steps) if spec.resume else None
+    if done is not None:
         log.info("%s is already done: returning its summary", spec.run_dir)
-        return json.loads((Path(spec.run_dir) / store.SUMMARY).read_text())
+        return done
     resolved = OmegaConf.to_container(cfg, resolve=True)
     resolved.pop("hydra", None)
     config_yaml = OmegaConf.to_yaml(OmegaConf.create(resolved))
@@ -128,8 +138,8 @@ def main(cfg: DictConfig) -> dict[str, Any]:
     from workbench import sweep
 
     run_dir = str(cfg.run_dir)
-    skipped = bool(cfg.resume) and store.is_done(run_dir)
     try:
+        skipped = bool(cfg.resume) and finished_summary(run_dir, int(cfg.steps)) is not None
         summary = run(cfg)
     except Exception as exc:
         if HydraConfig.get().mode != RunMode.MULTIRUN:

@@ -39,3 +39,11 @@ bench: install ## run every benchmark in bench/ and print the ratios
 .PHONY: run
 run: install ## train the default job (dvao, math, tiny model; a few minutes here); overrides: make run ARGS="method=rc G=16"
 	$(PY) -m workbench.run $(ARGS)
+
+# ---- bandit test bed (workbench/sim, issue 7) ----
+.PHONY: sweep-sim
+sweep-sim: install ## bandit study: G, K, noisy-aux and correlation sweeps (4 estimators x 5 seeds, ~5 min), then findings
+	@mkdir -p runs; for s in sweeps/sim_*.yaml; do n=$$(basename $$s .yaml); echo "== $$n (log: runs/$$n.log)"; \
+	  HF_HUB_OFFLINE=1 WANDB_MODE=offline $(PY) -m workbench.run -m -cd . +sweeps=$$n resume=true \
+	    > runs/$$n.log 2>&1 || { tail -20 runs/$$n.log; exit 1; }; tail -3 runs/$$n.log; done
+	$(PY) -m workbench.sim.report runs --out docs/figures

@@ -1,0 +1,159 @@
+"""Findings of the bandit sweeps: per-axis tables with bootstrap CIs, paired winners, one figure per sweep.
+
+    python -m workbench.sim.report runs --out docs/figures
+
+Reads every finished run of the sim_* sweeps under ``runs`` (analysis.load), and for each sweep's axis
+(G, K, aux_noise, correlation) reports, per level and method, the mean over seeds and a 95% percentile
+bootstrap interval (analysis.frontier.bootstrap_ci) of three final eval metrics:
+    eval/regret           gap to the best equal-weight scalarised reward (lower is better; RC's own target)
+    eval/front_distance   how far every objective could still improve at once (lower; 0 = Pareto-optimal)
+    eval/hv_frac          the run's hypervolume / the best single-point hypervolume (higher)
+A seed fixes the bandit, so methods are compared *paired by seed*: the winner of a level is the best mean,
+and it is called clear when the bootstrap interval of its paired difference to every other method
+excludes 0. Writes <out>/sim_<sweep>.png and <out>/sim_findings.md, and prints the markdown.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from workbench import metrics as M
+
+AXES = {"sim_G": "G", "sim_K": "K", "sim_noise": "aux_noise", "sim_corr": "correlation"}
+METRICS = [(M.eval_metric("regret"), "regret", False), (M.eval_metric("front_distance"), "front distance", False),
+           (M.eval_metric("hv_frac"), "hv_frac", True)]
+ORDER = {"correlation": ["aligned", "independent", "conflicting"]}
+
+
+def paired_diff_ci(a: np.ndarray, b: np.ndarray, n_boot: int = 4000, seed: int = 0) -> tuple[float, float, float]:
+    """Mean of a - b over paired seeds and its 95% bootstrap interval (resampling seeds)."""
+    d = np.asarray(a, float) - np.asarray(b, float)
+    rng = np.random.default_rng(seed)
+    means = d[rng.integers(0, len(d), size=(n_boot, len(d)))].mean(1)
+    lo, hi = np.quantile(means, [0.025, 0.975])
+    return float(d.mean()), float(lo), float(hi)
+
+
+def levels(runs: pd.DataFrame, axis: str) -> list:
+    present = list(runs[axis].unique())
+    return [v for v in ORDER[axis] if v in present] if axis in ORDER else sorted(present)
+
+
+def summarise(runs: pd.DataFrame, axis: str, metric: str, higher: bool) -> pd.DataFrame:
+    """One row per (level, method): mean, lo, hi over seeds, n, and whether the method is the level's winner."""
+    from analysis.frontier import bootstrap_ci
+    from analysis.style import method_order
+
+    rows = []
+    for level in levels(runs, axis):
+        at = runs[runs[axis] == level]
+        table = at.pivot_table(index="seed", columns="method", values=metric)
+        means = table.mean()
+        best = means.idxmax() if higher else means.idxmin()
+        clear = all((paired_diff_ci(table[best], table[m])[1] > 0) if higher else
+                    (paired_diff_ci(table[best], table[m])[2] < 0) for m in table.columns if m != best)
+        for method in method_order(table.columns):
+            mean, lo, hi = bootstrap_ci(table[method].to_numpy())
+            rows.append(dict(level=level, method=method, mean=mean, lo=lo, hi=hi, n=int(table[method].notna().sum()),
+                             winner=method == best, clear=clear and method == best))
+    return pd.DataFrame(rows)
+
+
+def markdown(summary: pd.DataFrame, axis: str, name: str) -> str:
+    """Levels as rows, methods as columns, `mean [lo, hi]`; the best mean in bold, a * when it is clear."""
+    methods = list(dict.fromkeys(summary["method"]))
+    lines = [f"| {axis} | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]
+    for level, part in summary.groupby("level", sort=False):
+        cells = []
+        for _, r in part.set_index("method").loc[methods].iterrows():
+            cell = f"{r['mean']:.4f} [{r['lo']:.4f}, {r['hi']:.4f}]"
+            cells.append(f"**{cell}**{'*' if r['clear'] else ''}" if r["winner"] else cell)
+        lines.append(f"| {level} | " + " | ".join(cells) + " |")
+    return f"{name}\n\n" + "\n".join(lines)
+
+
+def dvao_gaps(runs: pd.DataFrame, axis: str, metric: str) -> list[str]:
+    """Per level: DVAO minus each other method, paired by seed, with its 95% interval."""
+    out = []
+    for level in levels(runs, axis):
+        t = runs[runs[axis] == level].pivot_table(index="seed", columns="method", values=metric)
+        if "dvao" not in t:
+            continue
+        parts = [f"{m} {d:+.4f} [{lo:+.4f}, {hi:+.4f}]" for m in t.columns if m != "dvao"
+                 for d, lo, hi in [paired_diff_ci(t["dvao"], t[m])]]
+        out.append(f"- {axis}={level}: dvao minus " + "; ".join(parts))
+    return out
+
+
+def plot(runs: pd.DataFrame, steps: pd.DataFrame | None, sweep: str, axis: str, out: Path) -> Path:
+    import matplotlib.pyplot as plt
+    from analysis.style import color, marker, method_order
+
+    panels = list(METRICS) + ([("weight", "final effective weight of the aux objective", None)]
+                              if sweep == "sim_noise" and steps is not None else [])
+    fig, axs = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4))
+    lv = levels(runs, axis)
+    xs = np.arange(len(lv))
+    for ax, (metric, title, higher) in zip(axs, panels):
+        data = runs
+        if metric == "weight":   # each run's last logged effective weight of the last (auxiliary) objective
+            last = steps.sort_values("step").groupby("run").tail(1).set_index("run")
+            data = runs.assign(weight=runs["run"].map(last[M.weight(f"obj{int(runs['K'].max())}")]))
+        summ = summarise(data, axis, metric, bool(higher))
+        for i, method in enumerate(method_order(runs["method"].unique())):
+            s = summ[summ["method"] == method]
+            x = xs[[lv.index(v) for v in s["level"]]] + (i - 1.5) * 0.06
+            ax.errorbar(x, s["mean"], yerr=[s["mean"] - s["lo"], s["hi"] - s["mean"]], color=color(method),
+                        marker=marker(method), label=method, capsize=2, lw=1.2, ms=4)
+        ax.set_xticks(xs, [str(v) for v in lv])
+        ax.set_xlabel(axis)
+        ax.set_title(title + ("" if higher is None else (" (higher is better)" if higher else " (lower is better)")),
+                     fontsize=9)
+        if metric != M.eval_metric("hv_frac") and metric != "weight":
+            ax.set_yscale("log")
+    axs[0].legend(fontsize=8)
+    fig.suptitle(f"{sweep}: mean over seeds, 95% bootstrap CI", fontsize=10)
+    fig.tight_layout()
+    path = out / f"{sweep}.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def main(argv=None) -> str:
+    from analysis.load import load_runs
+
+    ap = argparse.ArgumentParser(description="Findings of the bandit sweeps (sim_*)")
+    ap.add_argument("root", help="directory holding the runs (e.g. runs)")
+    ap.add_argument("--out", default="docs/figures", help="where sim_<sweep>.png and sim_findings.md go")
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    tables = load_runs(args.root, steps=True)
+    runs = tables.runs[(tables.runs["task"] == "bandit") & tables.runs["sweep"].isin(list(AXES))]
+    if runs.empty:
+        raise SystemExit(f"no finished sim_* bandit runs under {args.root}: run `make sweep-sim` first")
+    doc = []
+    for sweep, axis in AXES.items():
+        part = runs[runs["sweep"] == sweep]
+        if part.empty:
+            continue
+        steps = tables.steps[tables.steps["run"].isin(part["run"])] if tables.steps is not None else None
+        fig = plot(part, steps, sweep, axis, out)
+        doc.append(f"### {sweep} ({len(part)} runs, {part['seed'].nunique()} seeds)\n\n![{sweep}]({fig.name})")
+        for metric, title, higher in METRICS:
+            doc.append(markdown(summarise(part, axis, metric, higher), axis, f"**{title}** "
+                                f"({'higher' if higher else 'lower'} is better)"))
+        doc.append("DVAO paired differences, regret (negative = DVAO better):\n\n"
+                   + "\n".join(dvao_gaps(part, axis, M.eval_metric("regret"))))
+    text = "\n\n".join(doc) + "\n"
+    (out / "sim_findings.md").write_text(text)
+    print(text)
+    return text
+
+
+if __name__ == "__main__":
+    main()

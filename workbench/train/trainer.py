@@ -98,7 +98,7 @@ class EstimatorGRPOTrainer(GRPOTrainer):
     def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
         output = super()._generate_and_score_completions(inputs)
         mode = "train" if self.model.training else "eval"
-        group = self.num_generations if mode == "train" else self.num_generations_eval
+        group = self.num_generations if mode == "train" else (self.num_generations_eval or self.num_generations)
         flat = self._rewards_per_func
         rewards = flat.view(-1, group, flat.shape[1]).float()  # rows of one prompt are consecutive (RepeatSampler)
         weights = self.objective_weights.to(rewards.device)

@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: help
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -47,3 +47,26 @@ sweep-sim: install ## bandit study: G, K, noisy-aux and correlation sweeps (4 es
 	  HF_HUB_OFFLINE=1 WANDB_MODE=offline $(PY) -m workbench.run -m -cd . +sweeps=$$n resume=true \
 	    > runs/$$n.log 2>&1 || { tail -20 runs/$$n.log; exit 1; }; tail -3 runs/$$n.log; done
 	$(PY) -m workbench.sim.report runs --out docs/figures
+
+# ---- LLM sweeps (sweeps/*.yaml, Hydra multiruns; issue 5) ----
+# SCALE=paper picks sweeps/<name>_paper.yaml (the papers' grid, GPU cluster, SLURM).
+# LAUNCHER=local|slurm|submitit_cpu overrides the sweep's launcher; EXTRA="key=value ..." adds overrides.
+SCALE ?= cpu
+LAUNCHER ?=
+EXTRA ?=
+SWEEP = HF_HUB_OFFLINE=$${HF_HUB_OFFLINE:-1} $(PY) -m workbench.run -m -cd . +sweeps=$(1)$(if $(filter paper,$(SCALE)),_paper) \
+	$(if $(LAUNCHER),hydra/launcher=$(LAUNCHER)) $(EXTRA)
+
+.PHONY: sweep-math sweep-tool sweep-ablate-G sweep-ablate-K sweep-ablate-noise sweep-models
+sweep-math: install ## Pareto sweep, math: 5 methods x weights x seeds (SCALE=paper: the papers' grid on SLURM)
+	$(call SWEEP,math)
+sweep-tool: install ## Pareto sweep, tool use: 5 methods x weights x seeds (SCALE=paper: the papers' grid on SLURM)
+	$(call SWEEP,tool)
+sweep-ablate-G: install ## ablation: group size G in {2,4,8,16,32}, every estimator (math)
+	$(call SWEEP,ablate-G)
+sweep-ablate-K: install ## ablation: K=2 vs K=3 objectives (math; K up to 8: make sweep-sim)
+	$(call SWEEP,ablate-K)
+sweep-ablate-noise: install ## ablation: a noisy or miscalibrated auxiliary objective (math)
+	$(call SWEEP,ablate-noise)
+sweep-models: install ## ablation: Qwen2.5 0.5B/1.5B/3B (GPU cluster via SLURM only)
+	$(call SWEEP,models)

@@ -60,6 +60,10 @@ def tally(jobs: list[dict[str, Any]]) -> dict[str, int]:
 class SweepReport(Callback):
     """Records every job of a multirun and prints how many finished, were skipped or failed."""
 
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        # A re-run of the same sweep reuses its directory: the tally is about this invocation only.
+        (Path(config.hydra.sweep.dir) / JOBS_FILE).unlink(missing_ok=True)
+
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         if config.hydra.mode != RunMode.MULTIRUN:
             return

@@ -5,6 +5,7 @@ from typing import Any, Callable
 
 from workbench.tasks.base import Task
 from workbench.tasks.config import to_dict
+from workbench.tasks.noise import NoiseSpec, NoisyTask
 
 _BUILDERS: dict[str, Callable[[dict], Task]] = {}
 
@@ -33,4 +34,7 @@ def build(task_cfg: Any) -> Task:
     if name not in _BUILDERS:
         raise KeyError(f"unknown task {name!r}; valid names: {', '.join(names())} "
                        "(set `name:` in conf/task/<name>.yaml)")
-    return _BUILDERS[name](cfg)
+    noise = cfg.pop("noise", None)  # task-agnostic: see workbench/tasks/noise.py
+    task = _BUILDERS[name](cfg)
+    spec = NoiseSpec.parse(noise, task.objectives)
+    return NoisyTask(task, spec) if spec.active else task

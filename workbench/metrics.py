@@ -29,7 +29,7 @@ def group_std(objective: str) -> str:
 
 
 def weight(objective: str) -> str:
-    """Mean over groups of ``objective``'s effective weight."""
+    """Mean of ``objective``'s effective weight over the groups where weights are defined."""
     return f"{WEIGHT}/{objective}/effective"
 
 
@@ -68,10 +68,13 @@ def estimator_metrics(rewards, base_weights, result, objectives: list[str]) -> d
 
     out: dict[str, float] = {}
     adv = result.advantages
+    # DVAO's w~ is undefined (all zero) in a group where every objective is constant: average the
+    # weights over the groups where they are defined, so the logged weights still sum to 1.
+    defined = result.weights.sum(-1) > 0
     for k, name in enumerate(objectives):
         out[reward_mean(name)] = float(torch.nanmean(rewards[..., k]))
         out[group_std(name)] = float(result.group_std[:, k].mean())
-        out[weight(name)] = float(result.weights[:, k].mean())
+        out[weight(name)] = float(result.weights[defined, k].mean()) if defined.any() else float("nan")
     scalar = (torch.nan_to_num(rewards) * base_weights.to(rewards)).sum(-1)
     out[REWARD_TOTAL] = float(scalar.mean())
     out[ADV_ABS_MEAN] = float(adv.abs().mean())

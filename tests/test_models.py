@@ -107,6 +107,10 @@ def test_cache_is_reused_and_keyed_by_settings(tmp_path, monkeypatch):
     assert tiny.cache_key(models.parse(SMALL), other_task) != tiny.cache_key(models.parse(SMALL), small_math())
     model, tok = models.build({**SMALL, "warmup": {"steps": 3, "batch_size": 8}}, small_math())
     assert tok.eos_token_id == model.generation_config.eos_token_id
+    # the reloaded tokenizer is the one trained with (AutoTokenizer's Qwen2Tokenizer drops spaces)
+    fresh = tiny.tiny_tokenizer(small_math())
+    text = "= 12 08 Answer:1+2=\n"
+    assert tok(text)["input_ids"] == fresh(text)["input_ids"] and tok.decode(tok(text)["input_ids"]) == text
 
 
 def test_parallel_builders_share_one_model(tmp_path):

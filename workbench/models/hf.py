@@ -15,13 +15,29 @@ def offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "0").lower() not in ("0", "", "false", "no")
 
 
+def load_tokenizer(source: str, **kwargs):
+    """The tokenizer at ``source``. A directory whose tokenizer_config.json names the generic fast
+    class (as our tiny models' do) is loaded as that class: AutoTokenizer would otherwise pick the
+    model type's tokenizer (Qwen2Tokenizer), whose own pre-tokenizer drops spaces."""
+    import json
+
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    config = Path(source) / "tokenizer_config.json"
+    if config.is_file():
+        declared = json.loads(config.read_text()).get("tokenizer_class")
+        if declared in ("TokenizersBackend", "PreTrainedTokenizerFast"):
+            return PreTrainedTokenizerFast.from_pretrained(source, **kwargs)
+    return AutoTokenizer.from_pretrained(source, **kwargs)
+
+
 def load_hf(cfg: ModelConfig):
     """(model, tokenizer) from ``cfg.path`` (a local directory) or ``cfg.hub_name``.
 
     Offline, a hub name must already be in the local HF cache; otherwise the error says to set
     ``model.path``. A tokenizer without a pad token gets its eos token as pad (TRL needs one).
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     if cfg.path is not None:
         source = Path(cfg.path).expanduser()
@@ -33,7 +49,7 @@ def load_hf(cfg: ModelConfig):
         source = cfg.hub_name
     extra = {"attn_implementation": cfg.attn_implementation} if cfg.attn_implementation else {}
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=offline())
+        tokenizer = load_tokenizer(source, local_files_only=offline())
         model = AutoModelForCausalLM.from_pretrained(source, dtype=DTYPES[cfg.dtype],
                                                      local_files_only=offline(), **extra)
     except OSError as err:

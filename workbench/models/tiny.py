@@ -162,9 +162,11 @@ def build_tiny(cfg: ModelConfig, task, progress: bool = True) -> Path:
 
 def load_dir(path: Path, dtype: torch.dtype = torch.float32):
     """(model, tokenizer) from a saved directory, pad/eos set for generation."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
-    tokenizer = AutoTokenizer.from_pretrained(path)
+    from workbench.models.hf import load_tokenizer
+
+    tokenizer = load_tokenizer(str(path))
     model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -21,6 +22,8 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -83,11 +86,17 @@ def main() -> None:
             print(f"{n:>6} {compute[0]:>5.2f}/{compute[1]:<6.2f} {compute[1] / base[1][1]:>6.2f}"
                   f" {1e3 * compute[1] / n:>10.2f} {outputs[0]:>5.2f}/{outputs[1]:<6.2f} {outputs[1] / base[2][1]:>6.2f}"
                   f" {steps[0]:>5.2f}/{steps[1]:<6.2f} {steps[1] / base[3][1]:>6.2f} {1e3 * steps[1] / n:>10.2f}")
-        start = time.perf_counter()
+        for col, name in ((1, "pareto"), (3, "steps")):
+            slope, intercept = np.polyfit([r[0] for r in rows], [r[col][1] for r in rows], 1)
+            print(f"linear fit of {name} CPU time: {intercept:.3f} s + {1e3 * slope:.3f} ms x runs")
+        start, child = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
         subprocess.run([sys.executable, "-m", "analysis.pareto", str(root / "n1000"), "--out", str(root / "cli")],
                        check=True, capture_output=True, cwd=Path(__file__).resolve().parents[1])
-        print(f"\n`python -m analysis.pareto` on 1,000 runs x {STEPS} steps, end to end: "
-              f"{time.perf_counter() - start:.2f} s")
+        used = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = used.ru_utime + used.ru_stime - child.ru_utime - child.ru_stime
+        print(f"\n`python -m analysis.pareto` on 1,000 runs x {STEPS} steps, end to end (imports, plots and"
+              f" report included): {time.perf_counter() - start:.2f} s wall, {cpu:.2f} s CPU;"
+              f" load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)

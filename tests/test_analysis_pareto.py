@@ -148,3 +148,19 @@ def test_runs_differing_in_a_split_axis_are_analysed_separately(tmp_path):
     hv = result.hypervolume
     assert len(hv) == 5 and (hv[hv.task == "math"].n_seeds == 2).all() and (hv[hv.task == "math"].n_weights == 2).all()
     assert set(hv[hv.task == "math"].G) == {4, 16}
+
+
+def test_three_axes_give_pairwise_front_plots(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = [{"run": f"{m}-{w}-{s}", "path": "", "method": m, "task": "tool", "model": "tiny", "seed": s,
+             "weights": f"{w},{1 - w}", "weight": w, "eval_axes": ("a", "b", "c"),
+             **dict(zip(["eval/a", "eval/b", "eval/c"], rng.random(3)))}
+            for m in ("ac", "gdpo") for w in (0.2, 0.8) for s in (0, 1)]
+    result = pareto.analyse(pd.DataFrame(rows), n_boot=100)
+    hv = result.hypervolume.set_index("method")
+    for m in ("ac", "gdpo"):
+        per_seed = [brute_hypervolume(np.array([[r[f"eval/{a}"] for a in "abc"] for r in rows
+                                                if r["method"] == m and r["seed"] == s]), np.zeros(3)) for s in (0, 1)]
+        assert hv.loc[m, "hv_mean"] == pytest.approx(np.mean(per_seed))
+    paths = pareto.plot_fronts(result, "tool / tiny", tmp_path / "front")
+    assert all((tmp_path / f"front.{e}").stat().st_size > 1000 for e in ("png", "pdf")) and len(paths) == 2

@@ -83,3 +83,11 @@ def test_wandb_row_maps_config_and_summary_to_the_runs_table():
     assert row["eval/accuracy"] == 0.61 and row["step"] == 50
     assert wandb_row("run-2", "crashed", config, summary) == (None, "W&B state crashed")
     assert wandb_row("run-3", "finished", config, {"_step": 2})[0] is None
+
+
+def test_load_wandb_refuses_offline_with_a_hint(monkeypatch):
+    from analysis.load import load_wandb
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    with pytest.raises(RuntimeError, match="load the local runs/ folder instead"):
+        load_wandb("proj")

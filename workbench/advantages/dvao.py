@@ -39,7 +39,7 @@ def dvao(rewards: torch.Tensor, weights, *, std: str = "population", eps: float 
     spread = sigma * w                                     # (B, K)
     pooled = spread.sum(dim=-1, keepdim=True)              # (B, 1)
     flat = pooled == 0                                     # every objective constant in the group
-    safe = torch.where(flat, 1.0, pooled)
+    safe = pooled.masked_fill(flat, 1.0)
     numerator = st.centered @ w                            # (B, G)
     adv = numerator / (safe + eps)                         # numerator is exactly 0 where flat
     return make_result(adv, st, spread / safe)

@@ -30,7 +30,8 @@ def gdpo(rewards: torch.Tensor, weights, *, std: str = "population", eps: float 
     """
     w = check_inputs(rewards, weights, std, eps)
     adv, st = combine_zscores(rewards, w, std, eps)
-    scorable = st.present.any(dim=-1)
+    scorable = st.scorable()
     if batch_norm:
-        adv = batch_stats(adv, scorable, std).zscore(eps).reshape(adv.shape)
+        keep = None if st.present is None else scorable  # nothing missing: skip the masking
+        adv = batch_stats(adv, keep, std).zscore(eps).reshape(adv.shape)
     return make_result(adv, st, static_weights(w, rewards.shape[0]), scorable)

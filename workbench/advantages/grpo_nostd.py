@@ -24,6 +24,6 @@ def grpo_nostd(rewards: torch.Tensor, weights, *, std: str = "population",
     """
     w = check_inputs(rewards, weights, std, eps)
     per_obj = group_stats(rewards, std)
-    s, scorable = scalarise(rewards, per_obj.present, w)
+    s, scorable = scalarise(per_obj, w)
     adv = group_stats(s.unsqueeze(-1), std).centered.squeeze(-1)
     return make_result(adv, per_obj, static_weights(w, rewards.shape[0]), scorable)

@@ -15,20 +15,20 @@ import math
 import torch
 
 from .base import AdvantageResult, register
-from .stats import DEFAULT_EPS, batch_stats, check_inputs, group_stats, make_result, static_weights
+from .stats import DEFAULT_EPS, GroupStats, batch_stats, check_inputs, group_stats, make_result, static_weights
 
 SCALES = ("group", "batch")
 
 
-def scalarise(rewards: torch.Tensor, present: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Base-weighted scalar reward s (B, G) and the scorable mask (B, G); ``present`` = ~isnan(rewards).
+def scalarise(per_objective: GroupStats, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Base-weighted scalar reward s (B, G) and the scorable mask (B, G), from the rewards' stats.
 
     s is NaN exactly where the completion is unscorable (every objective missing), so the NaN-aware
     group statistics leave it out of the baseline.
     """
-    scorable = present.any(dim=-1)
-    s = torch.where(present, rewards, 0.0) @ w
-    return torch.where(scorable, s, math.nan), scorable
+    scorable = per_objective.scorable()
+    s = per_objective.filled @ w
+    return s.masked_fill(~scorable, math.nan), scorable
 
 
 @register("rc")
@@ -47,7 +47,7 @@ def rc(rewards: torch.Tensor, weights, *, std: str = "population", eps: float = 
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {SCALES}; got {scale!r}.")
     per_obj = group_stats(rewards, std)
-    s, scorable = scalarise(rewards, per_obj.present, w)
+    s, scorable = scalarise(per_obj, w)
     st = group_stats(s.unsqueeze(-1), std)
     if scale == "group":
         adv = st.zscore(eps).squeeze(-1)

@@ -214,3 +214,38 @@ def test_double_and_float_agree():
 
 def test_advantages_module_exports_the_public_api():
     assert set(advantages.__all__) == {"AdvantageResult", "get", "names", "register"}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("with_missing", [False, True], ids=["complete", "missing"])
+def test_equal_values_give_exactly_zero_signal(dtype, with_missing):
+    """Groups of one repeated value (0.1, 1/3, ... whose float mean is inexact) report std exactly 0,
+    mean exactly the value, and advantage exactly 0 from every estimator, for G from 2 to 64.
+
+    Exception, pinned on purpose: RC and grpo_nostd follow TRL, where a missing objective counts as 0
+    in the weighted sum s, so the completion missing one reward is pushed below its group."""
+    gen = torch.Generator().manual_seed(21)
+    for g in (2, 3, 7, 16, 33, 64):
+        values = torch.rand(6, 1, 3, generator=gen, dtype=torch.float64).to(dtype)
+        r = values.expand(6, g, 3).clone()
+        if with_missing:
+            r[0, 0, 0] = NAN
+        for name in ALL:
+            res = get(name)(r, [0.2, 0.3, 0.5], eps=0.0)
+            assert (res.group_std == 0).all() and (res.group_mean == values.squeeze(1)).all()
+            if with_missing and name in ("rc", "grpo_nostd"):
+                assert (res.advantages[1:] == 0).all() and res.advantages[0, 0] < 0, (name, g)
+            else:
+                assert (res.advantages == 0).all(), (name, g)
+
+
+@pytest.mark.parametrize("bad", [math.inf, -math.inf])
+@pytest.mark.parametrize("with_missing", [False, True], ids=["complete", "missing"])
+def test_inf_is_refused_with_or_without_missing_values(bad, with_missing):
+    r = torch.rand(3, 4, 2)
+    r[1, 2, 0] = bad
+    if with_missing:
+        r[0, 0, 1] = NAN
+    for name in ALL:
+        with pytest.raises(ValueError, match="inf"):
+            get(name)(r, [0.5, 0.5])

@@ -8,8 +8,8 @@ per-objective z-scores; the sum simplifies to
 which is what is computed: no division by a single sigma_k, so a constant objective needs no special
 case (it has sigma_k = 0, so weight 0 and a zero numerator term). The paper gives no eps; eps here is
 added to the pooled denominator only, and a group where every objective is constant gets A = 0
-for any eps >= 0. Equivalently A = (std_j s / sum_k w_k sigma_k) * A_RC: RC shrunk per group
-(Proposition 2). No batch step, as in the paper.
+for any eps >= 0. With nothing missing and eps = 0, A = (std_j s / sum_k w_k sigma_k) * A_RC: RC
+shrunk per group (Proposition 2). No batch step, as in the paper.
 
 Missing rewards: a missing r[i,j,k] is left out of objective k's statistics and adds nothing to the
 numerator; a completion whose every reward is missing gets 0.
@@ -27,7 +27,7 @@ def dvao(rewards: torch.Tensor, weights, *, std: str = "population", eps: float 
     """DVAO advantages.
 
     rewards: (B, G, K) float, NaN = missing.  weights: (K,) base weights >= 0, not all zero
-        (only their ratios matter: DVAO is invariant to scaling w).
+        (only their ratios matter, up to eps: DVAO is invariant to scaling w).
     std: "population" (default; the paper's propositions hold with it) or "bessel".
     eps: added to sum_k w[k] sigma[i,k] (default 1e-6).
     Returns advantages (B, G); group_mean/group_std (B, K); weights (B, K) = the dynamic w~, which sum

@@ -4,7 +4,8 @@ s[i,j] = sum_k w[k] r[i,j,k];  A[i,j] = (s[i,j] - mean_j s[i,:]) / (std_j s[i,:]
 TRL 1.16's ``multi_objective_aggregation="sum_then_normalize"``; with ``std="bessel", eps=1e-4`` it
 reproduces TRL's advantages (tests/test_advantages_trl.py).
 
-Missing rewards follow TRL: a missing objective adds nothing to s (a NaN-skipping sum); a completion
+Missing rewards follow TRL: a missing objective counts as 0 in s (a NaN-skipping sum, so it lowers s
+below the completion's peers); a completion
 whose every reward is missing is *unscorable*: it is left out of the group's mean and std and gets
 advantage 0.
 """

@@ -5,9 +5,8 @@ TRL 1.16's ``multi_objective_aggregation="sum_then_normalize"``; with ``std="bes
 reproduces TRL's advantages (tests/test_advantages_trl.py).
 
 Missing rewards follow TRL: a missing objective counts as 0 in s (a NaN-skipping sum, so it lowers s
-below the completion's peers); a completion
-whose every reward is missing is *unscorable*: it is left out of the group's mean and std and gets
-advantage 0.
+below the completion's peers); a completion whose every reward is missing is *unscorable*: it is left
+out of the group's mean and std and gets advantage 0.
 """
 from __future__ import annotations
 

@@ -4,10 +4,13 @@ SHELL := /bin/bash
 
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# The torch build installed before the project. 2.13.0 is the CPU wheel on the dev/CI machines
-# (pip finds it on disk); on a GPU machine the same pin pulls the CUDA build from PyPI. Override with
-# TORCH_SPEC= (empty) to keep whatever torch the environment already has.
+# The torch build installed before the project, so that pyproject's `torch>=2.4` is already met and pip
+# pulls no other torch. 2.13.0 is the CPU wheel on the dev/CI machines (pip finds it on disk); on a GPU
+# machine the same pin pulls the CUDA build from PyPI. On a CPU machine without that wheel on disk, add
+# TORCH_INDEX=https://download.pytorch.org/whl/cpu to fetch the small CPU build instead of the CUDA one.
+# TORCH_SPEC= (empty) keeps whatever torch the venv already has.
 TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?=
 STAMP := $(VENV)/.installed
 
 .PHONY: help
@@ -17,7 +20,7 @@ help: ## list the targets
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	if [ -n "$(TORCH_SPEC)" ]; then $(PY) -m pip install -q "$(TORCH_SPEC)"; fi
+	if [ -n "$(TORCH_SPEC)" ]; then $(PY) -m pip install -q $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH_SPEC)"; fi
 	$(PY) -m pip install -q -e ".[test]"
 	touch $(STAMP)
 
@@ -70,3 +73,14 @@ sweep-ablate-noise: install ## ablation: a noisy or miscalibrated auxiliary obje
 	$(call SWEEP,ablate-noise)
 sweep-models: install ## ablation: Qwen2.5 0.5B/1.5B/3B (GPU cluster via SLURM only)
 	$(call SWEEP,models)
+
+.PHONY: demo analyse
+demo: install ## first command: install, sweep the 4 estimators on math (tiny model), Pareto analysis (~10 min)
+	-$(call SWEEP,demo)
+	$(PY) -m analysis.pareto runs/demo --out reports/demo
+	@echo; echo "Pareto report: reports/demo/report.md"; ls reports/demo/front_*.png | sed 's/^/Pareto plot:   /'
+
+RUNS ?= runs
+analyse: install ## Pareto, stability and ablation reports for every run under RUNS=runs into reports/
+	$(PY) -m analysis.pareto $(RUNS) --out reports/pareto
+	$(PY) -m analysis.stability $(RUNS) --out reports/stability --smooth 15

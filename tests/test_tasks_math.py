@@ -180,3 +180,18 @@ def test_registry_names_and_unknown():
     assert {"math", "tool"} <= set(tasks.names())
     with pytest.raises(KeyError, match="valid names: .*math"):
         tasks.build({"name": "chess"})
+
+
+def test_rewards_never_raise_on_arbitrary_text():
+    from hypothesis import given, settings, strategies as st
+
+    fns = task(objectives=["accuracy", "length", "format"]).reward_funcs()
+    pieces = st.sampled_from(["Answer:", "\\boxed{", "}", "{", "\n", " ", "7", "1/0", "\\frac{1}{0}", "é", "$"])
+
+    @settings(max_examples=150, deadline=None)
+    @given(st.lists(st.one_of(st.text(max_size=40), pieces), max_size=12).map("".join))
+    def check(text):
+        for fn in fns:
+            assert call(fn, [text], ["7"])[0] in (0.0, 1.0)
+
+    check()

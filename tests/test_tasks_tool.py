@@ -144,3 +144,19 @@ def test_toolrl_missing_or_malformed_file_names_file_and_format(tmp_path):
         tool_data.read_toolrl(bad)
     with pytest.raises(ValueError, match="task.data.path"):
         task(**{"data.source": "toolrl"})
+
+
+def test_rewards_never_raise_on_arbitrary_text():
+    from hypothesis import given, settings, strategies as st
+
+    fns = task().reward_funcs()
+    pieces = st.sampled_from(tr.TAGS + ['{"name": "book"', '"arguments": ', "{", "}", "[", "]", ",", "\n", CALL])
+
+    @settings(max_examples=150, deadline=None)
+    @given(st.lists(st.one_of(st.text(max_size=30), pieces), max_size=12).map("".join))
+    def check(text):
+        for fn in fns:
+            value = fn(completions=[text], gold=[GOLD])[0]
+            assert value is not None and 0.0 <= value <= 1.0
+
+    check()

@@ -2,8 +2,9 @@
 
     python -m workbench.sim.report runs --out docs/figures
 
-Reads every finished run of the sim_* sweeps under ``runs`` (analysis.load), and for each sweep's axis
-(G, K, aux_noise, correlation) reports, per level and method, the mean over seeds and a 95% percentile
+Reads every finished run of the sim_* sweeps under ``runs`` (analysis.load); a sweep's runs are those
+whose other three axes sit at BASE (the shared design point is run once and used by all four). For each
+sweep's axis (G, K, aux_noise, correlation) it reports, per level and method, the mean over seeds and a 95% percentile
 bootstrap interval (analysis.frontier.bootstrap_ci) of three final eval metrics:
     eval/regret           gap to the best equal-weight scalarised reward (lower is better; RC's own target)
     eval/front_distance   how far every objective could still improve at once (lower; 0 = Pareto-optimal)
@@ -23,6 +24,8 @@ import pandas as pd
 from workbench import metrics as M
 
 AXES = {"sim_G": "G", "sim_K": "K", "sim_noise": "aux_noise", "sim_corr": "correlation"}
+# The point every sweep varies one axis away from; its runs are shared (sweeps/sim_*.yaml).
+BASE = {"G": 16, "K": 2, "aux_noise": 0.0, "correlation": "conflicting"}
 METRICS = [(M.eval_metric("regret"), "regret", False), (M.eval_metric("front_distance"), "front distance", False),
            (M.eval_metric("hv_frac"), "hv_frac", True)]
 ORDER = {"correlation": ["aligned", "independent", "conflicting"]}
@@ -35,6 +38,15 @@ def paired_diff_ci(a: np.ndarray, b: np.ndarray, n_boot: int = 4000, seed: int =
     means = d[rng.integers(0, len(d), size=(n_boot, len(d)))].mean(1)
     lo, hi = np.quantile(means, [0.025, 0.975])
     return float(d.mean()), float(lo), float(hi)
+
+
+def select(runs: pd.DataFrame, axis: str) -> pd.DataFrame:
+    """The runs of ``axis``'s sweep: every other axis at its BASE value."""
+    keep = np.ones(len(runs), bool)
+    for other, value in BASE.items():
+        if other != axis:
+            keep &= (runs[other] == value).to_numpy()
+    return runs[keep]
 
 
 def levels(runs: pd.DataFrame, axis: str) -> list:
@@ -53,7 +65,7 @@ def summarise(runs: pd.DataFrame, axis: str, metric: str, higher: bool) -> pd.Da
         table = at.pivot_table(index="seed", columns="method", values=metric)
         means = table.mean()
         best = means.idxmax() if higher else means.idxmin()
-        clear = all((paired_diff_ci(table[best], table[m])[1] > 0) if higher else
+        clear = table.shape[1] > 1 and all((paired_diff_ci(table[best], table[m])[1] > 0) if higher else
                     (paired_diff_ci(table[best], table[m])[2] < 0) for m in table.columns if m != best)
         for method in method_order(table.columns):
             mean, lo, hi = bootstrap_ci(table[method].to_numpy())
@@ -134,11 +146,12 @@ def main(argv=None) -> str:
     out.mkdir(parents=True, exist_ok=True)
     tables = load_runs(args.root, steps=True)
     runs = tables.runs[(tables.runs["task"] == "bandit") & tables.runs["sweep"].isin(list(AXES))]
+    runs = runs.drop_duplicates(["method", "seed", *BASE])
     if runs.empty:
         raise SystemExit(f"no finished sim_* bandit runs under {args.root}: run `make sweep-sim` first")
     doc = []
     for sweep, axis in AXES.items():
-        part = runs[runs["sweep"] == sweep]
+        part = select(runs, axis)
         if part.empty:
             continue
         steps = tables.steps[tables.steps["run"].isin(part["run"])] if tables.steps is not None else None

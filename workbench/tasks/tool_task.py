@@ -12,7 +12,7 @@ from workbench.tasks.math_data import split_rows
 from workbench.tasks.registry import register
 from workbench.tasks.text import completion_text
 
-OBJECTIVES = ("format", "correctness")
+OBJECTIVES = ("correctness", "format")
 SOURCES = ("generated", "toolrl")
 
 

@@ -5,7 +5,8 @@ see analysis.load.SPLIT_AXES), one table per metric: rows are methods, columns t
 levels of the ablated axis, cells the mean +- std over seeds, the best mean in each column in bold.
 Metrics: the hypervolume of each seed's points at that level (reference point 0 on every axis, as in
 analysis.pareto; several weight settings at one level form that seed's front) and every final eval
-metric (averaged over a seed's runs at that level). Outputs in --out (default reports/ablation):
+metric (averaged over a seed's runs at that level). ``--by K`` computes the hypervolume on the eval
+axes every K shares (a K=3 run's extra objective has no K=2 counterpart). Outputs in --out (default reports/ablation):
 ablation_<by>.md, ablation_<by>.tex and ablation_<by>.csv (long: one row per cell, ``best`` flag).
 """
 from __future__ import annotations
@@ -31,7 +32,7 @@ def seed_metrics(runs: pd.DataFrame, by: str, ref=None) -> pd.DataFrame:
     runs = runs.assign(panel=panel_labels(runs, exclude=(by,)))
     rows = []
     for panel, panel_runs in runs.groupby("panel", sort=True):
-        axes = F.axes_of(panel_runs)
+        axes = F.axes_of(panel_runs, shared=by == "K")  # K changes the axes: compare on the shared ones
         r = F.reference_point(len(axes), ref)
         for (method, level, seed), grp in panel_runs.groupby(["method", by, "seed"], sort=False, dropna=False):
             rows.append({"panel": panel, "task": grp.task.iloc[0], "method": method, by: level, "seed": seed,

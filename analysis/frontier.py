@@ -17,12 +17,15 @@ from workbench import metrics as M
 GROUP = ("task", "model")   # one Pareto analysis per task and model
 
 
-def axes_of(runs: pd.DataFrame) -> list[str]:
-    """The ``eval/<axis>`` columns shared by the runs of one task; differing eval_axes raise."""
-    sets = set(runs["eval_axes"])
-    if len(sets) != 1:
+def axes_of(runs: pd.DataFrame, shared: bool = False) -> list[str]:
+    """The ``eval/<axis>`` columns of the runs of one task; differing eval_axes raise, unless ``shared``,
+    which keeps the axes every run has (in the first run's order): the K ablation compares a K=3 run with
+    a K=2 one on the axes both have, since the extra objective has no counterpart."""
+    sets = list(dict.fromkeys(runs["eval_axes"]))
+    if len(sets) != 1 and not shared:
         raise ValueError(f"runs of one task disagree on eval_axes: {sorted(sets)}; analyse them separately")
-    axes = [M.eval_metric(a) for a in next(iter(sets))]
+    common = set.intersection(*(set(s) for s in sets))
+    axes = [M.eval_metric(a) for a in sets[0] if a in common]
     if len(axes) < 2:
         raise ValueError(f"a Pareto analysis needs at least 2 eval axes, the runs have {axes}")
     return axes

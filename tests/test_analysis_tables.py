@@ -106,3 +106,20 @@ def test_table_formatting():
     md = markdown(means, bold)
     assert md.splitlines()[0] == "| m | a | b |" and "| x | 0.100 | – |" in md and "| y | **0.300** | **0.200** |" in md
     assert r"\textbf{0.300}" in latex(means, bold) and "x & 0.100 & --" in latex(means, bold)
+
+
+def test_k_ablation_compares_on_the_axes_every_k_shares():
+    from analysis import frontier as F
+
+    runs = pd.DataFrame({
+        "task": "math", "model": "tiny", "method": ["rc", "rc", "dvao", "dvao"], "seed": 0, "K": [2, 3, 2, 3],
+        "eval_axes": [("accuracy", "length"), ("accuracy", "length", "format")] * 2,
+        "eval/accuracy": [0.5, 0.4, 0.6, 0.2], "eval/length": [0.5, 0.5, 0.5, 1.0], "eval/format": [0.9, 1.0, 0.8, 1.0],
+    })
+    with pytest.raises(ValueError, match="disagree on eval_axes"):
+        F.axes_of(runs)
+    assert F.axes_of(runs, shared=True) == ["eval/accuracy", "eval/length"]
+    per_seed = ablation.seed_metrics(runs, "K")
+    hv = per_seed.set_index(["method", "K"])["hypervolume"]
+    # one point per cell: the box [0, accuracy] x [0, length], the format axis left out
+    assert hv.to_dict() == pytest.approx({("rc", 2): 0.25, ("rc", 3): 0.2, ("dvao", 2): 0.3, ("dvao", 3): 0.2})

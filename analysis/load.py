@@ -29,7 +29,7 @@ REQUIRED = ("method", "task", "model", "seed", "objectives", "eval_axes")
 # Config axes that define separate experiments when they vary: pareto and stability split by them,
 # ablation puts the one it studies in columns and splits by the others. (Not seed-dependent values
 # such as the bandit's front_hv, which also sit in summary.json.)
-SPLIT_AXES = ("G", "K", "noise", "aux_noise", "aux_miscalibration", "correlation", "length_limit")
+SPLIT_AXES = ("G", "K", "noise", "noise_scale", "aux_noise", "aux_miscalibration", "correlation", "length_limit")
 
 
 class SkippedRunWarning(UserWarning):

@@ -44,3 +44,20 @@ def test_no_noise_returns_the_plain_task_and_bad_objective_is_named():
     assert type(task_with("math")).__name__ != "NoisyTask"
     with pytest.raises(ValueError, match="task.noise.objective='speed'.*objectives"):
         task_with("math", noise={"objective": "speed", "std": 0.1})
+
+
+def test_noise_settings_become_summary_axes_for_the_ablation():
+    from hydra import compose, initialize_config_dir
+
+    from tests.conftest import CONF
+    from workbench.train import config as C
+    from workbench.train.llm import base_summary
+
+    over = ["task.noise.objective=length", "task.noise.std=0.3", "task.noise.scale=3.0", "run_dir=/tmp/x"]
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        run = C.load(compose(config_name="config", overrides=over))
+    summary = base_summary(run, ["accuracy", "length"], [0.5, 0.5], ["accuracy", "length"])
+    assert (summary["noise"], summary["noise_scale"], summary["noise_objective"]) == (0.3, 3.0, "length")
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        clean = C.load(compose(config_name="config", overrides=["run_dir=/tmp/x"]))
+    assert "noise" not in base_summary(clean, ["accuracy", "length"], [0.5, 0.5], ["accuracy", "length"])

@@ -100,6 +100,10 @@ def base_summary(run: RunConfig, objectives: list[str], weights: list[float], ev
     for key, value in run.task.items():  # e.g. `noise` in an ablation: an extra axis for analysis
         if key not in summary and isinstance(value, (int, float)) and not isinstance(value, bool):
             summary[key] = value
+    noise = run.task.get("noise") or {}
+    if noise.get("objective"):  # the noise ablation's axes (workbench/tasks/noise.py)
+        summary.update(noise=float(noise.get("std", 0.0)), noise_scale=float(noise.get("scale", 1.0)),
+                       noise_objective=noise["objective"])
     return summary
 
 

@@ -81,6 +81,6 @@ demo: install ## first command: install, sweep the 4 estimators on math (tiny mo
 	@echo; echo "Pareto report: reports/demo/report.md"; ls reports/demo/front_*.png | sed 's/^/Pareto plot:   /'
 
 RUNS ?= runs
-analyse: install ## Pareto, stability and ablation reports for every run under RUNS=runs into reports/
+analyse: install ## Pareto and stability reports for every run under RUNS=runs into reports/ (ablations: python -m analysis.ablation)
 	$(PY) -m analysis.pareto $(RUNS) --out reports/pareto
 	$(PY) -m analysis.stability $(RUNS) --out reports/stability --smooth 15

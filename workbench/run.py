@@ -146,6 +146,8 @@ def main(cfg: DictConfig) -> dict[str, Any]:
             raise
         log.exception("run %s failed", run_dir)
         return {"outcome": sweep.FAILED, "run_dir": run_dir, "error": f"{type(exc).__name__}: {exc}"}
+    final = "  ".join(f"{k} {v:.3f}" for k, v in summary.items() if k.startswith("eval/") and isinstance(v, float))
+    log.info("%s %s: %s", "skipped (already done)" if skipped else "done", run_dir, final)
     return {"outcome": sweep.SKIPPED if skipped else sweep.DONE, "run_dir": run_dir, "error": None, "summary": summary}
 
 

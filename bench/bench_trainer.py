@@ -7,7 +7,7 @@ overhead (keeping the rewards, the estimator call, its metrics). Rounds alternat
 load from other jobs on the shared cores hits both alike. Step times exclude the first two steps of
 each round (allocator and cache warm-up). CPU time per step is reported beside wall time: other
 people's jobs inflate wall time but not this process's CPU time. Target: ratio <= 1.05.
-Run: .venv/bin/python bench/bench_trainer.py [--steps 20] [--rounds 3] [--G 8]
+Run: .venv/bin/python bench/bench_trainer.py [--steps 20] [--rounds 6] [--G 8]
 """
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def one_round(ours: bool, spec, task, weights, steps: int, out: str) -> StepTime
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--G", type=int, default=8)
     args = parser.parse_args()
     torch.set_num_threads(1)

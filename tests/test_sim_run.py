@@ -10,6 +10,7 @@ from hydra import compose, initialize_config_dir
 
 from workbench import metrics as M
 from workbench import store
+from tests.test_run_support import records
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
@@ -27,10 +28,6 @@ def restore_threads():
     torch.set_num_threads(before)
 
 
-def _jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
 @pytest.mark.parametrize("method", ["dvao", "single"])
 def test_bandit_run_writes_the_store_contract(tmp_path, method):
     from workbench.run import run
@@ -46,10 +43,10 @@ def test_bandit_run_writes_the_store_contract(tmp_path, method):
     assert on_disk["weights"] == expected_w
     for key in ("obj1", "obj2", "obj3", "hv_frac", "front_distance", "regret"):
         assert M.eval_metric(key) in on_disk and on_disk[M.eval_metric(key)] == pytest.approx(summary[M.eval_metric(key)])
-    steps = _jsonl(tmp_path / store.METRICS)
+    steps = records(tmp_path / store.METRICS)
     assert [r["step"] for r in steps] == [10, 20, 30]
     assert set(M.per_objective_keys(["obj1", "obj2", "obj3"])) <= set(steps[-1])
-    assert [r["step"] for r in _jsonl(tmp_path / store.EVAL)] == [10, 20, 30]
+    assert [r["step"] for r in records(tmp_path / store.EVAL)] == [10, 20, 30]
     if method == "dvao":
         # logged over the groups where w~ is defined (some spread), so the weights sum to 1
         total = sum(steps[-1][M.weight(o)] for o in ("obj1", "obj2", "obj3"))

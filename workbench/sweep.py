@@ -19,6 +19,8 @@ from hydra.types import RunMode
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from workbench.store import read_jsonl
+
 JOBS_FILE = "jobs.jsonl"
 
 # Outcomes a job can report in its return value (``{"outcome": ..., ...}``).
@@ -44,10 +46,7 @@ def job_record(config: DictConfig, job_return: JobReturn) -> dict[str, Any]:
 
 
 def read_jobs(sweep_dir: str | os.PathLike) -> list[dict[str, Any]]:
-    path = Path(sweep_dir) / JOBS_FILE
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return list(read_jsonl(Path(sweep_dir) / JOBS_FILE))
 
 
 def tally(jobs: list[dict[str, Any]]) -> dict[str, int]:

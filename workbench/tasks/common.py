@@ -59,6 +59,10 @@ class SplitTask:
             row = self._train[rng.randrange(len(self._train))]
             yield row, [rng.random() for _ in range(draws_per_row)]
 
+    def warmup_overrides(self) -> dict:
+        """Changes to the model's warm-up options: ``warmup.steps`` when set in the task's ``warmup`` options."""
+        return {} if self.cfg.warmup.steps is None else {"steps": self.cfg.warmup.steps}
+
     def _mix(self) -> dict:
         """The warm-up demonstration mix (``steps`` excluded: the model's cache key holds the steps)."""
         return {k: v for k, v in vars(self.cfg.warmup).items() if k != "steps"}

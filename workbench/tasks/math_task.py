@@ -133,10 +133,6 @@ class MathTask(SplitTask):
         """Multi-character strings the tiny tokenizer keeps as one token (none for math)."""
         return []
 
-    def warmup_overrides(self) -> dict:
-        """Changes to the model's warm-up options: ``warmup.steps`` when set here."""
-        return {} if self.cfg.warmup.steps is None else {"steps": self.cfg.warmup.steps}
-
     def warmup_key(self) -> dict:
         """Everything that changes the warm-up data: part of the tiny model's cache key."""
         d = self.cfg.data

@@ -110,10 +110,6 @@ class ToolTask(SplitTask):
         args = sorted({a for names, _ in tool_data.TOOLS.values() for a in names})
         return list(tr.TAGS) + tool_data.JSON_GLUE + sorted(tool_data.TOOLS) + args
 
-    def warmup_overrides(self) -> dict:
-        """Changes to the model's warm-up options: ``warmup.steps`` when set here."""
-        return {} if self.cfg.warmup.steps is None else {"steps": self.cfg.warmup.steps}
-
     def warmup_key(self) -> dict:
         d = self.cfg.data
         return {"task": "tool", "seed": d.seed, "n_train": d.n_train, "n_eval": d.n_eval,

@@ -24,7 +24,8 @@ from workbench.train.trainer import EstimatorGRPOTrainer, guard_reward
 log = logging.getLogger(__name__)
 
 # GRPOConfig fields a model yaml may set directly (workbench.models.config.ModelConfig).
-MODEL_TRAINER_KEYS = ("use_vllm", "vllm_mode", "vllm_gpu_memory_utilization", "top_p")
+MODEL_TRAINER_KEYS = ("use_vllm", "vllm_mode", "vllm_gpu_memory_utilization", "vllm_tensor_parallel_size",
+                      "vllm_server_base_url", "vllm_server_host", "vllm_server_port", "top_p")
 
 
 def _micro_batch(per_process: int, memory_cap: int) -> int:
@@ -46,7 +47,7 @@ def grpo_kwargs(run: RunConfig, weights: list[float], output_dir: str) -> dict[s
     if total % world:
         raise ValueError(f"train.batch_size={total} completions cannot be split over {world} processes.")
     micro = _micro_batch(total // world, int(model.get("per_device_train_batch_size") or total))
-    gpu = torch.cuda.is_available()
+    gpu = torch.cuda.is_available() and not model.get("use_cpu", False)
     dtype = model.get("dtype", "fp32")
     kwargs: dict[str, Any] = dict(
         output_dir=output_dir,
@@ -69,16 +70,20 @@ def grpo_kwargs(run: RunConfig, weights: list[float], output_dir: str) -> dict[s
         disable_tqdm=True,
         lr_scheduler_type="constant",  # the DVAO paper trains at a constant learning rate
         dataloader_num_workers=0,
-        use_cpu=not gpu or bool(model.get("use_cpu", False)),
+        use_cpu=not gpu,
         bf16=gpu and dtype == "bf16",
         fp16=gpu and dtype == "fp16",
         # TRL defaults gradient checkpointing on; transformers 5 names it activation_checkpointing.
         activation_checkpointing=gpu and bool(model.get("gradient_checkpointing", False)),
     )
     kwargs.update({k: model[k] for k in MODEL_TRAINER_KEYS if model.get(k)})  # unset/false: TRL's default
-    if not gpu:  # NOTES.md: vLLM needs a GPU
-        kwargs.pop("use_vllm", None)
     kwargs.update(run.train.extra)
+    if not gpu:  # NOTES.md: vLLM needs a GPU; generation falls back to transformers' generate
+        vllm = sorted(k for k in kwargs if k == "use_vllm" or k.startswith("vllm_"))
+        if kwargs.get("use_vllm"):
+            log.info("no GPU: vLLM off (%s ignored)", ", ".join(vllm))
+        for key in vllm:
+            kwargs.pop(key)
     return kwargs
 
 

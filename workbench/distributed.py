@@ -10,14 +10,24 @@ LOCAL_RANK, WORLD_SIZE):
   SLURM_* (or SUBMITIT_LOCAL_*) variables with submitit's own ``TorchDistributedEnvironment``.
 
 Every helper here is a no-op in a single process, so the same code runs under all of them.
+
+DeepSpeed without ``accelerate launch`` (submitit, plain torchrun): set ``DVAO_ACCELERATE_CONFIG``
+to one of launch/accelerate/*.yaml and :func:`export_accelerate_config` exports the ACCELERATE_*
+variables that ``accelerate launch --config_file`` would have set (computed by accelerate's own
+launcher code), which TRL's TrainingArguments read to build the DeepSpeed plugin.
 """
 from __future__ import annotations
 
+import logging
 import os
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+log = logging.getLogger(__name__)
+
 TORCH_ENV = ("MASTER_ADDR", "MASTER_PORT", "RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE")
+ACCELERATE_CONFIG_ENV = "DVAO_ACCELERATE_CONFIG"
 
 
 def _group():
@@ -80,6 +90,46 @@ def export_submitit_env() -> dict[str, str] | None:
         return None
     TorchDistributedEnvironment().export(set_cuda_visible_devices=False, overwrite=True)
     return {k: os.environ[k] for k in TORCH_ENV}
+
+
+def accelerate_env(config_file: str | os.PathLike) -> dict[str, str]:
+    """The ACCELERATE_* variables ``accelerate launch --config_file <config_file>`` gives each process,
+    computed by accelerate's own argument validation and launcher preparation (no GPU needed)."""
+    from accelerate.commands.launch import _validate_launch_command, launch_command_parser
+    from accelerate.utils.launch import prepare_deepspeed_cmd_env, prepare_multi_gpu_env
+
+    args = launch_command_parser().parse_args(["--config_file", str(config_file), "-m", "workbench.run"])
+    args, defaults, precision_from_config = _validate_launch_command(args)
+    if args.use_deepspeed:  # as accelerate.commands.launch.launch_command does before deepspeed_launcher
+        fields = list(defaults.deepspeed_config) + (["mixed_precision"] if precision_from_config else [])
+        args.deepspeed_fields_from_accelerate_config = ",".join(fields)
+        _, env = prepare_deepspeed_cmd_env(args)
+    else:
+        env = prepare_multi_gpu_env(args)
+    return {k: v for k, v in env.items() if k.startswith("ACCELERATE_")}
+
+
+def export_accelerate_config() -> dict[str, str] | None:
+    """Export :func:`accelerate_env` of ``$DVAO_ACCELERATE_CONFIG`` when set and ``accelerate launch``
+    has not already configured this process; return what was exported."""
+    path = os.environ.get(ACCELERATE_CONFIG_ENV)
+    if not path:
+        return None
+    if "ACCELERATE_MIXED_PRECISION" in os.environ:  # set by accelerate launch: its own config wins
+        log.warning("%s=%s ignored: accelerate launch already configured this process", ACCELERATE_CONFIG_ENV, path)
+        return None
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{ACCELERATE_CONFIG_ENV}={path}: no such file; point it at one of "
+                                "launch/accelerate/*.yaml (an absolute path: jobs may start elsewhere)")
+    env = accelerate_env(path)
+    os.environ.update(env)
+    return env
+
+
+def setup_launch() -> None:
+    """Before anything touches torch.distributed: the submitit and accelerate-config exports above."""
+    export_submitit_env()
+    export_accelerate_config()
 
 
 def launch_id() -> str:

@@ -229,11 +229,18 @@ def _weights_slug(weights) -> str:
 
 
 def register_resolvers() -> None:
-    """``${wb.weights:${weights}}`` and ``${wb.or:${sweep},adhoc}``, used by run_dir in conf/config.yaml."""
+    """``${wb.weights:${weights}}`` and ``${wb.or:${sweep},adhoc}``, used by run_dir in conf/config.yaml;
+    ``${wb.launch_id:}`` and ``${wb.rank_suffix:}``, used by its hydra section (workbench/distributed.py)."""
+    from workbench import distributed
+
     if not OmegaConf.has_resolver("wb.weights"):
         OmegaConf.register_new_resolver("wb.weights", _weights_slug)
     if not OmegaConf.has_resolver("wb.or"):
         OmegaConf.register_new_resolver("wb.or", lambda value, default: default if value in (None, "") else value)
+    if not OmegaConf.has_resolver("wb.launch_id"):  # cached: one clock reading per config, as Hydra's ${now:}
+        OmegaConf.register_new_resolver("wb.launch_id", distributed.launch_id, use_cache=True)
+    if not OmegaConf.has_resolver("wb.rank_suffix"):
+        OmegaConf.register_new_resolver("wb.rank_suffix", distributed.rank_suffix)
 
 
 register_resolvers()

@@ -178,3 +178,17 @@ def test_no_export_outside_a_multi_task_job_or_under_torchrun(clean_env):
     import os
 
     assert os.environ["RANK"] == "5"
+
+
+def test_a_batch_the_processes_cannot_share_says_what_would_work(clean_env, tmp_path):
+    from tests.test_run_support import compose_cfg
+    from workbench.train import config as C
+    from workbench.train.llm import grpo_kwargs
+
+    clean_env.setenv("WORLD_SIZE", "4")
+    run = C.load(compose_cfg(["G=6", "train.prompts_per_step=3", "logger=none"]))  # 18 completions, 4 processes
+    with pytest.raises(ValueError, match=r"multiple of 12 \(G=6 and 4 processes\), e.g. train.batch_size=12 or 24"):
+        grpo_kwargs(run, [0.5, 0.5], str(tmp_path))
+    run.train.batch_size = 24
+    kwargs = grpo_kwargs(run, [0.5, 0.5], str(tmp_path))
+    assert kwargs["per_device_train_batch_size"] * kwargs["gradient_accumulation_steps"] == 6  # 24 / 4 per process

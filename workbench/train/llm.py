@@ -6,6 +6,7 @@ the task built; it is the first place a model is loaded.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import statistics
 from typing import Any
@@ -45,7 +46,10 @@ def grpo_kwargs(run: RunConfig, weights: list[float], output_dir: str) -> dict[s
     world = int(os.environ.get("WORLD_SIZE", "1"))
     total = run.completions_per_step
     if total % world:
-        raise ValueError(f"train.batch_size={total} completions cannot be split over {world} processes.")
+        step = math.lcm(run.G, world)
+        raise ValueError(f"train.batch_size={total} completions cannot be split over {world} processes: use a multiple "
+                         f"of {step} (G={run.G} and {world} processes), e.g. train.batch_size={max(step, total // step * step)} "
+                         f"or {(total // step + 1) * step}.")
     micro = _micro_batch(total // world, int(model.get("per_device_train_batch_size") or total))
     gpu = torch.cuda.is_available() and not model.get("use_cpu", False)
     dtype = model.get("dtype", "fp32")

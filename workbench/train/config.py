@@ -53,7 +53,7 @@ class TrainConfig:
 @dataclass
 class EvalConfig:
     every: int = 20                    # held-out evaluation at step 0 and every N steps (0: only at the end)
-    batch_size: int = 64               # prompts per generate() call
+    batch_size: int = 64               # rows (prompt x sample) per generate() call (one seeded chunk; split over ranks)
     # What is sampled (prompts, samples per prompt, temperature, top_p) is the task's `eval` options.
 
 

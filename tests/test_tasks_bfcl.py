@@ -49,6 +49,8 @@ def test_bad_bfcl_config_fails_early_with_the_fix(over, match):
 
 
 def test_categories_only_with_bfcl_and_missing_package_names_the_install(monkeypatch):
+    assert bfcl(**{"data.categories": "irrelevance"}).cfg.data.categories == ["irrelevance"]
+    assert bfcl(**{"data.categories": CATS + CATS[:1]}).cfg.data.categories == CATS
     with pytest.raises(ValueError, match="source=bfcl only"):
         task_with("tool", **{"data.categories": ["simple_python"]})
     monkeypatch.setattr(bfcl_data.importlib.util, "find_spec", lambda name: None)
@@ -90,39 +92,43 @@ def test_gold_completions_score_one_on_all_rows_of_every_category():
     assert failed == IMPOSSIBLE and len(rows) == 3491
 
 
-class FakeChatTokenizer:
-    """A tokenizer stand-in rendering Qwen-style: tools listed as JSON in the system turn."""
+# Qwen2.5's layout in brief: the tools as JSON lines inside <tools> in the system turn.
+QWEN_LIKE = ("{%- if tools %}{{- '<|im_start|>system\\n' }}{%- if messages[0].role == 'system' %}"
+             "{{- messages[0].content + '\\n\\n' }}{%- endif %}{{- '# Tools\\n<tools>' }}{%- for tool in tools %}"
+             "{{- '\\n' }}{{- tool | tojson }}{%- endfor %}{{- '\\n</tools><|im_end|>\\n' }}{%- endif %}"
+             "{%- for m in messages %}{%- if not (tools and loop.first and m.role == 'system') %}"
+             "{{- '<|im_start|>' + m.role + '\\n' + m.content + '<|im_end|>\\n' }}{%- endif %}{%- endfor %}"
+             "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}")
+NO_TOOLS = "{% for m in messages %}[{{ m.role }}] {{ m.content }}\n{% endfor %}[assistant] "
 
-    def __init__(self, with_tools: bool):
-        self.chat_template = "{% for t in tools %}{{ t }}{% endfor %}" if with_tools else "{{ messages }}"
-        self.calls = []
 
-    def apply_chat_template(self, messages, tools=None, add_generation_prompt=False, tokenize=True):
-        self.calls.append((messages, tools))
-        assert add_generation_prompt and not tokenize
-        head = "".join(json.dumps(t) for t in tools or [])
-        return head + "".join(f"<{m['role']}>{m['content']}" for m in messages) + "<assistant>"
+def chat_tokenizer(template: str | None):
+    from workbench.models.tokenizer import build_char_tokenizer
+
+    tok = build_char_tokenizer(["abc"])
+    tok.chat_template = template
+    return tok
 
 
 def test_prompts_render_through_the_chat_template_with_tools_or_compact():
     t = bfcl()
     row = next(r for r in t._eval if r["category"] == "simple_python")
-    assert row["prompt"].startswith("tools: ") and "\nuser: " in row["prompt"]  # no tokenizer: compact
-    fake = FakeChatTokenizer(with_tools=True)
-    t.use_tokenizer(fake)
-    messages, tools = fake.calls[[r["id"] for r in t._train + t._eval].index(row["id"])]
-    assert messages[0] == {"role": "system", "content": bfcl_data.FORMAT_HINT} and messages[1]["role"] == "user"
     function = json.loads(row["functions"])[0]
-    assert tools[0]["type"] == "function" and tools[0]["function"]["name"] == function["name"]
-    assert tools[0]["function"]["parameters"]["type"] == "object"  # BFCL's "dict" in JSON-schema terms
-    assert t.eval_dataset()[t._eval.index(row)]["prompt"] == fake.apply_chat_template(
-        messages, tools=tools, add_generation_prompt=True, tokenize=False)
-    no_tools = FakeChatTokenizer(with_tools=False)
-    t.use_tokenizer(no_tools)
-    messages, tools = no_tools.calls[0]
-    assert tools is None and "Available functions (JSON schema)" in messages[0]["content"]
+    assert row["prompt"].startswith(f"tools: {function['name']}(") and "\nuser: " in row["prompt"]  # compact
+    t.use_tokenizer(chat_tokenizer(QWEN_LIKE))  # transformers' own apply_chat_template, tools passed
+    prompt = t.eval_dataset()[t._eval.index(row)]["prompt"]
+    system, tools = prompt.split("# Tools\n<tools>\n")
+    assert system == f"<|im_start|>system\n{bfcl_data.FORMAT_HINT}\n\n"
+    schema = json.loads(tools.split("\n")[0])
+    assert schema["type"] == "function" and schema["function"]["name"] == function["name"]
+    assert schema["function"]["parameters"]["type"] == "object"  # BFCL's "dict" in JSON-schema terms
+    assert "<|im_start|>user\n" in prompt and prompt.endswith("<|im_start|>assistant\n")
+    t.use_tokenizer(chat_tokenizer(NO_TOOLS))  # no tools slot: the schemas go into the system message
+    prompt = t.eval_dataset()[t._eval.index(row)]["prompt"]
+    assert prompt.startswith(f"[system] {bfcl_data.FORMAT_HINT}\n\nAvailable functions (JSON schema)")
+    assert f'"name": "{function["name"]}"' in prompt and prompt.endswith("[assistant] ")
     t = bfcl(**{"data.chat": False})
-    t.use_tokenizer(FakeChatTokenizer(with_tools=True))
+    t.use_tokenizer(chat_tokenizer(QWEN_LIKE))
     assert all(r["prompt"].startswith("tools: ") for r in t._train + t._eval)
 
 

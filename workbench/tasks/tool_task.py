@@ -60,8 +60,9 @@ class ToolConfig:
         check(self.data.source != "toolrl" or bool(self.data.path),
               "task.data.source=toolrl needs task.data.path=/path/to/rlla_rl.json")
         if self.data.source == "bfcl":
-            cats = self.data.categories
-            self.data.categories = list(bfcl_data.CATEGORIES if cats is None else cats)
+            cats = self.data.categories  # null: all; one name (a Hydra scalar) counts as a list of one
+            cats = bfcl_data.CATEGORIES if cats is None else [cats] if isinstance(cats, str) else cats
+            self.data.categories = list(dict.fromkeys(cats))
             bfcl_data.check_categories(self.data.categories)
             n = len(self.data.categories)
             check(min(self.data.n_eval, self.eval.n_prompts) >= n,

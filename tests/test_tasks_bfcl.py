@@ -185,3 +185,13 @@ def test_makefile_installs_the_pinned_bfcl_eval():
 
     assert f"BFCL_VERSION ?= {bfcl_data.BFCL_VERSION}\n" in (ROOT / "Makefile").read_text()
     assert version("bfcl-eval") == bfcl_data.BFCL_VERSION, f"run `make install` or `{bfcl_data.INSTALL}`"
+
+
+def test_corrupt_or_incomplete_bfcl_folder_names_the_file(tmp_path):
+    source = bfcl_data.data_dir()
+    (tmp_path / "BFCL_v4_irrelevance.json").write_bytes(b"\x00\xff not json\n")
+    with pytest.raises(ValueError, match=r"BFCL_v4_irrelevance.json:1: not a JSON line"):
+        bfcl(**{"data.path": str(tmp_path), "data.categories": ["irrelevance"], "data.n_eval": 2})
+    (tmp_path / "BFCL_v4_parallel.json").write_text((source / "BFCL_v4_parallel.json").read_text())
+    with pytest.raises(FileNotFoundError, match=r"possible_answer/BFCL_v4_parallel.json: missing"):
+        bfcl(**{"data.path": str(tmp_path), "data.categories": ["parallel"], "data.n_eval": 2})

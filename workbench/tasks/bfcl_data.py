@@ -69,7 +69,7 @@ def _json_lines(path: Path) -> list[dict]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: missing from the BFCL data folder")
     rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
         if line.strip():
             try:
                 rows.append(json.loads(line))

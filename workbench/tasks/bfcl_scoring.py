@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from functools import lru_cache
 from typing import Any
 
 from workbench.tasks.tool_rewards import TOOL, parse_calls
@@ -228,8 +229,12 @@ def partial_score(category: str, functions: list[dict], answer: list[dict], call
     return total / s_max
 
 
+# A row's JSON is parsed once for its G completions, not once per completion (read-only afterwards).
+_parsed = lru_cache(maxsize=1024)(json.loads)
+
+
 def score_text(text: str, category: str, functions_json: str, answer_json: str) -> tuple[float, bool]:
     """(partial score, BFCL pass) of one completion on one BFCL row (functions and answer as JSON)."""
-    functions, answer = json.loads(functions_json), json.loads(answer_json)
+    functions, answer = _parsed(functions_json), _parsed(answer_json)
     calls = decode(text)
     return partial_score(category, functions, answer, calls), passes(category, functions, answer, calls)

@@ -7,8 +7,12 @@ objective's base weight, the paper's swept "accuracy weight"), ``objectives`` an
 
 ``steps``: one row per (run, logged step): ``run``, ``step`` and one column per workbench.metrics key.
 
-Failed, still-running and broken run directories are skipped with one SkippedRunWarning naming each
-of them and why; a truncated last line of a metrics file (a run killed mid-write) is dropped with a warning.
+Run directories whose status is anything but "done" (failed, running, interrupted, stale, ...) and
+broken ones (a status.json or summary.json that is missing, binary, truncated, not a JSON object, or holds
+a value of the wrong type, e.g. a string where a number belongs) are skipped with one SkippedRunWarning
+naming each of them, the file and why. A truncated or unreadable line of a metrics file (a run killed
+mid-write) is dropped with a warning naming the file. Runs that repeat another run's configuration and
+seed are dropped with a DuplicateRunWarning (``drop_duplicate_runs``): a re-run is not another seed.
 Nothing here touches the network unless ``load_wandb`` is called.
 """
 from __future__ import annotations
@@ -23,7 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 from workbench import metrics as M
-from workbench.store import DONE, METRICS, STATUS, SUMMARY, find_runs, read_jsonl
+from workbench.store import DONE, METRICS, RUNNING, STATUS, SUMMARY, find_runs
 
 REQUIRED = ("method", "task", "model", "seed", "objectives", "eval_axes")
 # Config axes that define separate experiments when they vary: pareto and stability split by them,
@@ -32,8 +36,19 @@ REQUIRED = ("method", "task", "model", "seed", "objectives", "eval_axes")
 SPLIT_AXES = ("G", "K", "noise", "noise_scale", "aux_noise", "aux_miscalibration", "correlation", "length_limit")
 
 
+# A summary.json may carry the known Pareto front of its task instance: a list of points, each one
+# value per eval axis in ``eval_axes`` order (analysis.indicators scores runs against it).
+KNOWN_FRONT = "known_front"
+# Columns that identify a run rather than its configuration (the rest, minus metric keys, do).
+NOT_CONFIG = ("run", "path", "status", "sweep", "weight", KNOWN_FRONT)
+
+
 class SkippedRunWarning(UserWarning):
     """Some run directories were not loaded (failed, incomplete or broken); the message names them."""
+
+
+class DuplicateRunWarning(SkippedRunWarning):
+    """Some runs repeat another run's (method, weights, seed, config) and were dropped; the message names them."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +56,7 @@ class RunTables:
     runs: pd.DataFrame                       # one row per run
     steps: pd.DataFrame | None = None        # one row per (run, step); None when not requested
     skipped: tuple[tuple[str, str], ...] = field(default=())   # (run id, reason)
+    duplicates: tuple[tuple[str, str], ...] = field(default=())  # (dropped run id, the run it repeats)
 
 
 def weights_key(weights, k: int) -> str:
@@ -51,13 +67,70 @@ def weights_key(weights, k: int) -> str:
 
 
 def _read_json(path: Path) -> tuple[dict | None, str | None]:
-    """(object, None), or (None, why it cannot be read)."""
+    """(object, None), or (None, why it cannot be read, naming the file)."""
     try:
-        return json.loads(path.read_text()), None
+        obj = json.loads(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
         return None, f"no {path.name}"
-    except json.JSONDecodeError:
-        return None, f"unreadable {path.name}"
+    except UnicodeDecodeError:
+        return None, f"{path.name} is not UTF-8 text (binary?)"
+    except json.JSONDecodeError as err:
+        return None, f"{path.name} is not valid JSON (truncated?): {err.msg} at line {err.lineno}"
+    except OSError as err:
+        return None, f"{path.name} cannot be read: {err.strerror or err}"
+    if not isinstance(obj, dict):
+        return None, f"{path.name} holds a JSON {type(obj).__name__}, not an object"
+    return obj, None
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _is_int(v) -> bool:
+    return _is_number(v) and float(v).is_integer()
+
+
+def _is_names(v) -> bool:
+    return isinstance(v, list) and len(v) > 0 and all(isinstance(x, str) for x in v)
+
+
+# summary.json's typed keys: (check, what it should be). eval/* values are checked separately.
+_SUMMARY_TYPES = {
+    "method": (lambda v: isinstance(v, str), "a string"), "task": (lambda v: isinstance(v, str), "a string"),
+    "model": (lambda v: isinstance(v, str), "a string"), "seed": (_is_int, "an integer"),
+    "G": (_is_int, "an integer"), "K": (_is_int, "an integer"), "step": (lambda v: v is None or _is_int(v), "an integer"),
+    "objectives": (_is_names, "a list of names"), "eval_axes": (_is_names, "a list of names"),
+    "weights": (lambda v: v is None or (isinstance(v, list) and all(map(_is_number, v))), "null or a list of numbers"),
+}
+
+
+def _type_problem(summary: dict) -> str | None:
+    """Why ``summary`` (a summary.json object) has a value of the wrong type, or None."""
+    for key, (ok, expected) in _SUMMARY_TYPES.items():
+        if key in summary and not ok(summary[key]):
+            return f"summary.json: {key} is {summary[key]!r:.40} ({type(summary[key]).__name__}), expected {expected}"
+    if isinstance(summary.get("weights"), list) and len(summary["weights"]) != len(summary["objectives"]):
+        return f"summary.json: {len(summary['weights'])} weights for {len(summary['objectives'])} objectives"
+    for key, value in summary.items():
+        if key.startswith(M.EVAL + "/") and not (value is None or _is_number(value)):
+            return f"summary.json: {key} is {value!r:.40} ({type(value).__name__}), expected a number or null"
+    return None
+
+
+def _known_front(summary: dict, where: Path) -> tuple | None:
+    """summary.json's known front as a tuple of points (one value per eval axis), or None; a malformed
+    one is ignored with a warning (the run itself is still usable)."""
+    front = summary.get(KNOWN_FRONT)
+    if front is None:
+        return None
+    dims = len(summary["eval_axes"])
+    if (isinstance(front, list) and front and all(isinstance(p, list) and len(p) == dims and all(map(_is_number, p))
+                                                  for p in front)):
+        return tuple(tuple(float(v) for v in p) for p in front)
+    warnings.warn(f"{where}: ignoring {KNOWN_FRONT}: expected a list of points with {dims} numbers each "
+                  f"(one per eval axis)", stacklevel=4)
+    return None
 
 
 def _summary_row(run_dir: Path, root: Path, include_incomplete: bool) -> tuple[dict | None, str | None]:
@@ -66,15 +139,18 @@ def _summary_row(run_dir: Path, root: Path, include_incomplete: bool) -> tuple[d
     if problem:
         return None, problem + (" (never started?)" if problem.startswith("no ") else "")
     state = status.get("status")
-    if state != DONE and not (include_incomplete and state != "failed"):
+    if state != DONE and not (include_incomplete and state == RUNNING):
         detail = f": {status['error']}" if status.get("error") else ""
-        return None, f"{state or 'unknown status'} at step {status.get('step')}{detail}"
+        return None, f"{STATUS}: {state or 'no status'} at step {status.get('step')}{detail}"
     summary, problem = _read_json(run_dir / SUMMARY)
     if problem:
         return None, problem
     missing = [k for k in REQUIRED if k not in summary]
     if missing:
         return None, f"summary.json lacks {', '.join(missing)}"
+    problem = _type_problem(summary)
+    if problem:
+        return None, problem
     row = {k: v for k, v in summary.items() if v is None or isinstance(v, (str, int, float, bool))}
     objectives = tuple(summary["objectives"])
     row.update(run=run_dir.relative_to(root).as_posix() or ".", path=str(run_dir), status=state,
@@ -84,21 +160,30 @@ def _summary_row(run_dir: Path, root: Path, include_incomplete: bool) -> tuple[d
     row["weight"] = float(row["weights"].split(",")[0])
     for axis in row["eval_axes"]:
         row.setdefault(M.eval_metric(axis), None)
+    front = _known_front(summary, run_dir / SUMMARY)
+    if front is not None:
+        row[KNOWN_FRONT] = front
     return row, None
 
 
 def _read_metrics(path: Path):
-    """A pyarrow table of one metrics.jsonl; a half-written last line is dropped with a warning."""
+    """A pyarrow table of one metrics.jsonl; a half-written last line is dropped with a warning, and so is
+    (by the slower line-by-line reader) any corrupt, binary or ill-typed line; an unreadable file is
+    left out with a warning naming it."""
     import pyarrow as pa
     import pyarrow.json as pj
 
-    data = path.read_bytes() if path.exists() else b""
+    try:
+        data = path.read_bytes() if path.exists() else b""
+    except OSError as err:
+        warnings.warn(f"{path}: cannot be read ({err.strerror or err}); its per-step metrics are left out", stacklevel=3)
+        return None
     if data and not data.endswith(b"\n"):
         head, _, tail = data.rpartition(b"\n")
         try:
             json.loads(tail)
             data += b"\n"
-        except json.JSONDecodeError:
+        except ValueError:      # JSONDecodeError, or UnicodeDecodeError for binary bytes
             warnings.warn(f"{path}: dropping a truncated last line", stacklevel=3)
             data = head + b"\n" if head else b""
     if not data.strip():
@@ -106,10 +191,33 @@ def _read_metrics(path: Path):
     try:
         # One thread per file: the files are small, and a thread pool per file costs more than it saves.
         return pj.read_json(io.BytesIO(data), read_options=pj.ReadOptions(use_threads=False))
-    except pa.ArrowInvalid:
-        # A corrupt line in the middle or a type clash: the slower reader skips bad lines one by one.
-        records = list(read_jsonl(path))
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        records = _numeric_records(path, data)
         return pa.Table.from_pylist(records) if records else None
+
+
+def _numeric_records(path: Path, data: bytes) -> list[dict]:
+    """The records of a JSONL byte string with an integer ``step``, keeping numeric (or null) values only;
+    one warning names the file and counts what was dropped."""
+    records, bad_lines, bad_values = [], 0, 0
+    for line in data.splitlines():
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            bad_lines += 1
+            continue
+        if not isinstance(record, dict) or not _is_int(record.get(M.STEP)):
+            bad_lines += 1
+            continue
+        kept = {k: (float(v) if k != M.STEP else int(v)) for k, v in record.items() if v is None or _is_number(v)}
+        bad_values += len(record) - len(kept)
+        records.append(kept)
+    if bad_lines or bad_values:
+        warnings.warn(f"{path}: skipping {bad_lines} truncated or corrupt line(s) and {bad_values} non-numeric "
+                      f"value(s)", stacklevel=4)
+    return records
 
 
 def load_steps(runs: pd.DataFrame) -> pd.DataFrame:
@@ -134,6 +242,8 @@ def load_runs(root: str | os.PathLike, *, steps: bool = True, include_incomplete
     include_incomplete keeps runs whose status is still "running" (their summary.json must exist).
     Raises FileNotFoundError when ``root`` does not exist or holds no run directory at all.
     """
+    if not str(root).strip():
+        raise FileNotFoundError("the runs path is empty; pass the runs/ folder written by `python -m workbench.run`")
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root} is not a directory; pass the runs/ folder written by `python -m workbench.run`")
@@ -157,7 +267,34 @@ def load_runs(root: str | os.PathLike, *, steps: bool = True, include_incomplete
     runs = runs.sort_values("run", kind="stable").reset_index(drop=True)
     for col in [c for c in runs.columns if c.startswith(M.EVAL + "/")]:
         runs[col] = pd.to_numeric(runs[col], errors="coerce").astype(float)   # null (NaN in the store) -> NaN
-    return RunTables(runs=runs, steps=load_steps(runs) if steps else None, skipped=tuple(skipped))
+    runs, duplicates = drop_duplicate_runs(runs)
+    return RunTables(runs=runs, steps=load_steps(runs) if steps else None, skipped=tuple(skipped),
+                     duplicates=duplicates)
+
+
+def config_columns(runs: pd.DataFrame) -> list[str]:
+    """The columns that make up a run's configuration: every summary key that is not a metric
+    (``section/name``) or an identity column (NOT_CONFIG). The seed is among them."""
+    return [c for c in runs.columns if "/" not in c and c not in NOT_CONFIG]
+
+
+def drop_duplicate_runs(runs: pd.DataFrame) -> tuple[pd.DataFrame, tuple[tuple[str, str], ...]]:
+    """(runs without repeats, ((dropped run, the run it repeats), ...)).
+
+    Runs sharing method, weights, seed and every other config value (``config_columns``; the sweep name
+    is not config: two sweeps may run the same job) are one seed, not several: the first in run-id order
+    is kept and the others dropped with a DuplicateRunWarning naming both.
+    """
+    cols = config_columns(runs)
+    repeated = runs.duplicated(subset=cols, keep="first")
+    if not repeated.any():
+        return runs, ()
+    first = runs.groupby(cols, dropna=False, sort=False)["run"].transform("first")
+    pairs = tuple(zip(runs.loc[repeated, "run"], first[repeated]))
+    listing = "; ".join(f"{dup} (repeats {orig})" for dup, orig in pairs)
+    warnings.warn(f"dropped {len(pairs)} run(s) that repeat another run's method, weights, seed and config; a re-run "
+                  f"is not another seed: {listing}", DuplicateRunWarning, stacklevel=3)
+    return runs[~repeated].reset_index(drop=True), pairs
 
 
 def varying_axes(runs: pd.DataFrame, exclude=()) -> list[str]:
@@ -185,6 +322,17 @@ def _short(value) -> str:
 def slug(label: str) -> str:
     """A file-name-safe form of a panel label: "math / tiny / G=4" -> "math_tiny_G4"."""
     return "_".join(part.replace("=", "").replace(",", "-").replace(" ", "") for part in label.split(" / "))
+
+
+def check_out_dir(out) -> None:
+    """Raise a ValueError when ``out`` cannot be an output folder (empty, a file, or under a file);
+    called before anything is loaded or written. The folder itself is created later if missing."""
+    if not str(out).strip():
+        raise ValueError("--out is empty; pass a folder for the report (it is created if missing)")
+    path = Path(out)
+    for p in (path, *path.parents):
+        if p.exists() and not p.is_dir():
+            raise ValueError(f"--out {out}: {p} is a file, not a folder; pass a folder (it is created if missing)")
 
 
 def require_columns(runs: pd.DataFrame, columns, what: str) -> None:
@@ -247,5 +395,8 @@ def load_wandb(project: str, entity: str | None = None, *, steps: bool = False, 
                       SkippedRunWarning, stacklevel=2)
     if not rows:
         raise ValueError(f"no finished runs with eval metrics in W&B project {project!r}")
+    runs, duplicates = drop_duplicate_runs(pd.DataFrame(rows))
     step_table = pd.concat(history, ignore_index=True) if history else None
-    return RunTables(pd.DataFrame(rows), step_table, tuple(skipped))
+    if step_table is not None:
+        step_table = step_table[step_table["run"].isin(runs["run"])]
+    return RunTables(runs, step_table, tuple(skipped), duplicates)

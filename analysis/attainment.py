@@ -119,25 +119,37 @@ def plot_surfaces(runs: pd.DataFrame, axes: list[str], ref, title: str, stem) ->
     return paths
 
 
+def paint(rects: np.ndarray, lo, hi, pixels: int = 400) -> np.ndarray:
+    """(pixels, pixels) image of the rectangles' values over [lo, hi] (row 0 at the bottom; NaN where no
+    rectangle or a zero difference). An image instead of thousands of patches: 40 seeds a side give
+    about 12,000 rectangles, which take seconds to draw as patches and almost nothing as an image."""
+    cx = lo[0] + (np.arange(pixels) + 0.5) * (hi[0] - lo[0]) / pixels
+    cy = lo[1] + (np.arange(pixels) + 0.5) * (hi[1] - lo[1]) / pixels
+    x0, x1 = np.sort(rects[:, [0, 2]], axis=1).T
+    y0, y1 = np.sort(rects[:, [1, 3]], axis=1).T
+    i0, i1 = np.searchsorted(cx, x0), np.searchsorted(cx, x1)
+    j0, j1 = np.searchsorted(cy, y0), np.searchsorted(cy, y1)
+    image = np.full((pixels, pixels), np.nan)
+    for a, b, c, d, v in zip(j0, j1, i0, i1, rects[:, 4]):
+        if v != 0:
+            image[a:b, c:d] = v
+    return image
+
+
 def plot_difference(runs: pd.DataFrame, a: str, b: str, axes: list[str], ref, title: str, stem) -> list[str]:
-    """Rectangles coloured by the EAF difference (a minus b), both methods' median surfaces on top."""
+    """The EAF difference (a minus b) as a colour map, both methods' median surfaces on top."""
     import matplotlib.pyplot as plt
-    from matplotlib.collections import PatchCollection
-    from matplotlib.patches import Rectangle
 
     ra, rb = runs[runs.method == a], runs[runs.method == b]
     rects, n = difference(ra, rb, axes)
     lo, hi = _limits(runs[axes].to_numpy(dtype=float), ref)
     fig, ax = plt.subplots(figsize=(5.8, 4.4))
-    boxes = np.clip(rects[:, :4], np.tile(lo, 2), np.tile(hi, 2))
-    patches = [Rectangle((min(x0, x1), min(y0, y1)), abs(x1 - x0), abs(y1 - y0)) for x0, y0, x1, y1 in boxes]
-    coll = PatchCollection(patches, cmap="RdBu_r", linewidths=0)
-    coll.set_array(rects[:, 4]), coll.set_clim(-1, 1)
-    ax.add_collection(coll)
+    im = ax.imshow(paint(rects, lo, hi), origin="lower", extent=(lo[0], hi[0], lo[1], hi[1]), aspect="auto",
+                   cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
     for m, grp in ((a, ra), (b, rb)):
         median = surfaces(grp[axes].to_numpy(), grp.seed.to_numpy())["median"]
         ax.plot(*staircase(median, lo), color=style.color(m), lw=1.6, label=f"{m} median")
-    fig.colorbar(coll, ax=ax, label=f"share of {a}'s seeds reaching it - share of {b}'s")
+    fig.colorbar(im, ax=ax, label=f"share of {a}'s seeds reaching it - share of {b}'s")
     ax.set_xlim(lo[0], hi[0]), ax.set_ylim(lo[1], hi[1]), ax.grid(alpha=0.3), ax.legend(fontsize=8, loc="lower left")
     ax.set_xlabel(axes[0]), ax.set_ylabel(axes[1])
     ax.set_title(f"{title}: EAF difference {a} - {b} ({n} seeds each)\nred: {a} reaches it more often; "

@@ -77,11 +77,14 @@ def indicator_table(runs: pd.DataFrame, axes_by: dict) -> pd.DataFrame:
     """One row per (panel, method, seed) whose runs have a known front: n_points, igd_plus,
     epsilon_additive, hv_frac. ``runs`` needs a ``panel`` column; ``axes_by`` maps panel -> eval columns.
     Empty when no run has a known front."""
-    rows = []
+    rows, columns = [], ["panel", "method", "seed", "n_points", *INDICATORS]
+    if KNOWN_FRONT not in runs and not set(runs["task"]) & set(_FRONTS):
+        return pd.DataFrame(rows, columns=columns)
     for (panel, method, seed), grp in runs.groupby(["panel", "method", "seed"], sort=True):
-        fronts = [known_front(r) for _, r in grp.iterrows()]
-        if fronts[0] is None:
+        first = known_front(grp.iloc[0])
+        if first is None:
             continue
+        fronts = [first, *(known_front(r) for _, r in grp.iloc[1:].iterrows())]
         if any(f is None or f.shape != fronts[0].shape or not np.allclose(f, fronts[0]) for f in fronts[1:]):
             warnings.warn(f"{panel}: the runs of {method} seed {seed} disagree on their known front; "
                           f"no indicators for them: {', '.join(grp['run'])}", stacklevel=2)
@@ -89,7 +92,7 @@ def indicator_table(runs: pd.DataFrame, axes_by: dict) -> pd.DataFrame:
         hv_frac = float(grp[HV_FRAC].mean()) if HV_FRAC in grp else float("nan")
         rows.append({"panel": panel, "method": method, "seed": seed, "n_points": len(grp),
                      **indicators(grp[axes_by[panel]].to_numpy(), fronts[0]), "hv_frac": hv_frac})
-    return pd.DataFrame(rows, columns=["panel", "method", "seed", "n_points", *INDICATORS])
+    return pd.DataFrame(rows, columns=columns)
 
 
 # ---- the bandit (workbench/sim): its exact front from the run's config and seed ----

@@ -14,6 +14,7 @@ Reference point: 0 on every axis unless --ref is given (see analysis.frontier).
 from __future__ import annotations
 
 import argparse
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,11 +76,16 @@ def eafdiff_pair(hv: pd.DataFrame, requested=None) -> tuple[str, str] | None:
     return ranked[0], ranked[1]
 
 
-def _normalise(per_seed: pd.DataFrame, runs: pd.DataFrame, axes: list[str], ref) -> pd.Series:
+def _normalise(per_seed: pd.DataFrame, runs: pd.DataFrame, axes: list[str], ref, panel: str) -> pd.Series:
     """Per-seed hypervolume / the hypervolume of the panel's reference front (every run of every method
-    and seed): 1 = as good as everything seen in the panel together."""
+    and seed): 1 = as good as everything seen in the panel together. NaN, with a warning, when no run
+    beats the reference point on every axis (every hypervolume is then 0 and says nothing)."""
     best = F.hypervolume(runs[axes].to_numpy(), ref)
-    return per_seed["hypervolume"] / best if best > 0 else pd.Series(np.nan, index=per_seed.index)
+    if best > 0:
+        return per_seed["hypervolume"] / best
+    warnings.warn(f"{panel}: no run beats the reference point {ref.tolist()} on every axis, so every hypervolume "
+                  f"is 0; lower --ref", stacklevel=3)
+    return pd.Series(np.nan, index=per_seed.index)
 
 
 def analyse(runs: pd.DataFrame, *, ref=None, n_boot: int = 2000, level: float = 0.95, seed: int = 0,
@@ -107,7 +113,7 @@ def analyse(runs: pd.DataFrame, *, ref=None, n_boot: int = 2000, level: float = 
         pts = F.sweep_points(grp, axes)
         tag = {"panel": panel, **{a: grp[a].iloc[0] for a in SPLIT_AXES if a in grp and grp[a].nunique() == 1}}
         per_seed = F.seed_hypervolumes(grp, axes, r)
-        per_seed["hv_norm"] = _normalise(per_seed, grp, axes, r)
+        per_seed["hv_norm"] = _normalise(per_seed, grp, axes, r, panel)
         seeds.append(per_seed.assign(panel=panel))
         points.append(pts.assign(**tag))
         hv = F.hypervolume_table(grp, axes, r, n_boot=n_boot, level=level, seed=seed, per_seed=per_seed).assign(**tag)

@@ -67,9 +67,14 @@ def mean_interval(values, **kw) -> tuple[float, float, float]:
 
 
 def poi_statistic(x, y, axis=-1):
-    """P(X > Y) + P(X = Y) / 2 over every pair of an x and a y (the last axis of each), vectorised."""
-    diff = np.expand_dims(x, -1) - np.expand_dims(y, -2)          # (..., nx, ny)
-    return ((diff > 0) + 0.5 * (diff == 0)).mean(axis=(-2, -1))
+    """P(X > Y) + P(X = Y) / 2 over every pair of an x and a y (the last axis of each), vectorised.
+
+    Computed as the Mann-Whitney U of x over nx * ny: U = (sum of x's ranks in the pooled sample, ties
+    averaged) - nx (nx + 1) / 2, which counts exactly the pairs x > y plus half the ties, in
+    O(n log n) per resample instead of O(nx ny)."""
+    nx, ny = x.shape[-1], y.shape[-1]
+    ranks = st.rankdata(np.concatenate([x, y], axis=-1), axis=-1)
+    return (ranks[..., :nx].sum(axis=-1) - nx * (nx + 1) / 2) / (nx * ny)
 
 
 def probability_of_improvement(a, b, **kw) -> tuple[float, float, float]:

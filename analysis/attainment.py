@@ -103,7 +103,6 @@ def plot_surfaces(runs: pd.DataFrame, axes: list[str], ref, title: str, stem) ->
     for ax, m in zip(subplots[0][1:], methods):
         grp = runs[runs.method == m]
         surf = surfaces(grp[axes].to_numpy(), grp.seed.to_numpy())
-        ax.scatter(grp[axes[0]], grp[axes[1]], s=8, color=style.color(m), alpha=0.3, linewidths=0)
         for name, ls in (("best", "--"), ("median", "-"), ("worst", ":")):
             ax.plot(*staircase(surf[name], lo), color=style.color(m), ls=ls, lw=1.3, label=name)
         overview.plot(*staircase(surf["median"], lo), color=style.color(m), lw=1.5, label=style.label(m))

@@ -106,12 +106,12 @@ def _densify(vertices: np.ndarray, spacing: float = SPACING) -> np.ndarray:
     return np.vstack(parts)
 
 
-def _simplex_lattice(k: int, divisions: int) -> np.ndarray:
-    """Every weight vector of ``k`` positive parts in steps of 1/divisions (interior of the simplex)."""
-    import itertools
-
-    combos = [c for c in itertools.product(range(1, divisions), repeat=k - 1) if sum(c) < divisions]
-    return np.array([[*c, divisions - sum(c)] for c in combos], dtype=float) / divisions
+def _weight_directions(k: int, n: int = 4000) -> np.ndarray:
+    """(n + k, k) positive weight vectors: uniform on the simplex (Dirichlet(1), seeded) plus one leaning on
+    each axis, so every objective's extreme vertex is found too."""
+    rng = np.random.default_rng(0)
+    lean = np.full((k, k), 1e-3) + np.eye(k)
+    return np.vstack([rng.dirichlet(np.ones(k), size=n), lean / lean.sum(axis=1, keepdims=True)])
 
 
 @functools.lru_cache(maxsize=256)
@@ -124,15 +124,16 @@ def _bandit_front(task_json: str, seed: int) -> np.ndarray:
     means = make_bandit(env, seed if learner.env_seed is None else learner.env_seed).means
     if env.K == 2:
         return _densify(SF.front_2d(means))
-    # K > 2: the front's vertices, as support points over a lattice of weights (an approximation: faces
-    # between vertices are not sampled)
-    return np.unique(SF.support(means, _simplex_lattice(env.K, 12 if env.K <= 4 else 6)), axis=0)
+    # K > 2: the front's vertices, as support points over many weight directions (an approximation: the
+    # faces between vertices are not sampled)
+    return np.unique(SF.support(means, _weight_directions(env.K)), axis=0)
 
 
 @register_front("bandit")
 def bandit_front(run: pd.Series) -> np.ndarray | None:
     """The exact front of the bandit a run trained on (workbench.sim.front), rebuilt from its config.yaml:
-    K = 2: every vertex plus points every SPACING along the edges; K > 2: support points (vertices)."""
+    K = 2: every vertex plus points every SPACING along the edges; K > 2: support points (vertices)
+    for 4,000 random weight directions."""
     import yaml
 
     path = Path(str(run.get("path"))) / "config.yaml"

@@ -97,6 +97,8 @@ def analyse(runs: pd.DataFrame, *, ref=None, n_boot: int = 2000, level: float = 
     with a missing (NaN) eval value is left out with a warning. ``eafdiff``: (a, b) methods for the EAF
     difference plot (default: see eafdiff_pair); ``power``: for the seed counts (compare.improvement_table)."""
     check_settings(n_boot, level, power)
+    if eafdiff and len(set(eafdiff)) != 2:
+        raise ValueError(f"--eafdiff needs two different methods, got {' '.join(eafdiff)}")
     runs = runs.copy()
     runs["panel"] = panel_labels(runs)
     runs["nondominated"] = False

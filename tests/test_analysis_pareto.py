@@ -175,6 +175,7 @@ def test_three_axes_give_pairwise_front_plots(tmp_path):
     (["--out", "{file}"], "is a file, not a folder"),
     (["--out", "{file}/sub"], "is a file, not a folder"),
     (["--eafdiff", "dvao", "grpo"], "--eafdiff dvao grpo: no 2-D panel has runs of both; methods present: rc, dvao"),
+    (["--eafdiff", "dvao", "dvao"], "--eafdiff needs two different methods"),
 ])
 def test_cli_bad_settings_fail_before_anything_is_written(tmp_path, capsys, args, message):
     runs = tmp_path / "runs"

@@ -61,3 +61,20 @@ def test_a_bandit_front_that_cannot_be_rebuilt_warns_and_gives_no_indicators(tmp
     run = load_runs(tmp_path, steps=False).runs.iloc[0]
     with pytest.warns(UserWarning, match=f"{path / 'config.yaml'}: cannot rebuild the bandit's front"):
         assert I.known_front(run) is None
+
+
+def test_bandit_front_with_three_objectives_holds_its_extreme_vertices(tmp_path):
+    import moocore
+    import yaml
+
+    from workbench.sim.env import make_bandit
+    from workbench.sim.front import ideal_point
+    from workbench.sim.runner import parse_task
+
+    task = {"name": "bandit", "kind": "bandit", "K": 3, "contexts": 8}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"task": task, "seed": 3}))
+    front = I.bandit_front(pd.Series({"task": "bandit", "path": str(tmp_path)}))
+    assert front.shape[1] == 3 and len(front) >= 3
+    assert moocore.is_nondominated(front, maximise=True).all()
+    env, _ = parse_task(task)
+    assert front.max(axis=0) == pytest.approx(ideal_point(make_bandit(env, 3).means))

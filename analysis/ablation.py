@@ -18,7 +18,8 @@ import pandas as pd
 
 from analysis import frontier as F
 from analysis import style
-from analysis.load import check_out_dir, load_runs, panel_labels, require_columns
+from analysis.checks import check_out_dir
+from analysis.load import load_runs, panel_labels, require_columns
 from analysis.tables import best_mask, latex, markdown, mean_std
 
 AXES = {"G": "G", "K": "K", "weight": "weight", "model": "model", "noise": "noise"}

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis.checks import KNOWN_FRONT, is_int, is_number, known_front_of, read_json, type_problem
 from workbench import metrics as M
 from workbench.store import DONE, METRICS, RUNNING, STATUS, SUMMARY, find_runs
 
@@ -36,9 +37,6 @@ REQUIRED = ("method", "task", "model", "seed", "objectives", "eval_axes")
 SPLIT_AXES = ("G", "K", "noise", "noise_scale", "aux_noise", "aux_miscalibration", "correlation", "length_limit")
 
 
-# A summary.json may carry the known Pareto front of its task instance: a list of points, each one
-# value per eval axis in ``eval_axes`` order (analysis.indicators scores runs against it).
-KNOWN_FRONT = "known_front"
 # Columns that identify a run rather than its configuration (the rest, minus metric keys, do).
 NOT_CONFIG = ("run", "path", "status", "sweep", "weight", KNOWN_FRONT)
 
@@ -66,89 +64,22 @@ def weights_key(weights, k: int) -> str:
     return ",".join(f"{float(w):.4g}" for w in weights)
 
 
-def _read_json(path: Path) -> tuple[dict | None, str | None]:
-    """(object, None), or (None, why it cannot be read, naming the file)."""
-    try:
-        obj = json.loads(path.read_bytes().decode("utf-8"))
-    except FileNotFoundError:
-        return None, f"no {path.name}"
-    except UnicodeDecodeError:
-        return None, f"{path.name} is not UTF-8 text (binary?)"
-    except json.JSONDecodeError as err:
-        return None, f"{path.name} is not valid JSON (truncated?): {err.msg} at line {err.lineno}"
-    except OSError as err:
-        return None, f"{path.name} cannot be read: {err.strerror or err}"
-    if not isinstance(obj, dict):
-        return None, f"{path.name} holds a JSON {type(obj).__name__}, not an object"
-    return obj, None
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _is_int(v) -> bool:
-    return _is_number(v) and float(v).is_integer()
-
-
-def _is_names(v) -> bool:
-    return isinstance(v, list) and len(v) > 0 and all(isinstance(x, str) for x in v)
-
-
-# summary.json's typed keys: (check, what it should be). eval/* values are checked separately.
-_SUMMARY_TYPES = {
-    "method": (lambda v: isinstance(v, str), "a string"), "task": (lambda v: isinstance(v, str), "a string"),
-    "model": (lambda v: isinstance(v, str), "a string"), "seed": (_is_int, "an integer"),
-    "G": (_is_int, "an integer"), "K": (_is_int, "an integer"), "step": (lambda v: v is None or _is_int(v), "an integer"),
-    "objectives": (_is_names, "a list of names"), "eval_axes": (_is_names, "a list of names"),
-    "weights": (lambda v: v is None or (isinstance(v, list) and all(map(_is_number, v))), "null or a list of numbers"),
-}
-
-
-def _type_problem(summary: dict) -> str | None:
-    """Why ``summary`` (a summary.json object) has a value of the wrong type, or None."""
-    for key, (ok, expected) in _SUMMARY_TYPES.items():
-        if key in summary and not ok(summary[key]):
-            return f"summary.json: {key} is {summary[key]!r:.40} ({type(summary[key]).__name__}), expected {expected}"
-    if isinstance(summary.get("weights"), list) and len(summary["weights"]) != len(summary["objectives"]):
-        return f"summary.json: {len(summary['weights'])} weights for {len(summary['objectives'])} objectives"
-    for key, value in summary.items():
-        if key.startswith(M.EVAL + "/") and not (value is None or _is_number(value)):
-            return f"summary.json: {key} is {value!r:.40} ({type(value).__name__}), expected a number or null"
-    return None
-
-
-def _known_front(summary: dict, where: Path) -> tuple | None:
-    """summary.json's known front as a tuple of points (one value per eval axis), or None; a malformed
-    one is ignored with a warning (the run itself is still usable)."""
-    front = summary.get(KNOWN_FRONT)
-    if front is None:
-        return None
-    dims = len(summary["eval_axes"])
-    if (isinstance(front, list) and front and all(isinstance(p, list) and len(p) == dims and all(map(_is_number, p))
-                                                  for p in front)):
-        return tuple(tuple(float(v) for v in p) for p in front)
-    warnings.warn(f"{where}: ignoring {KNOWN_FRONT}: expected a list of points with {dims} numbers each "
-                  f"(one per eval axis)", stacklevel=4)
-    return None
-
-
 def _summary_row(run_dir: Path, root: Path, include_incomplete: bool) -> tuple[dict | None, str | None]:
     """(row, None) for a loadable run, (None, reason) otherwise."""
-    status, problem = _read_json(run_dir / STATUS)
+    status, problem = read_json(run_dir / STATUS)
     if problem:
         return None, problem + (" (never started?)" if problem.startswith("no ") else "")
     state = status.get("status")
     if state != DONE and not (include_incomplete and state == RUNNING):
         detail = f": {status['error']}" if status.get("error") else ""
         return None, f"{STATUS}: {state or 'no status'} at step {status.get('step')}{detail}"
-    summary, problem = _read_json(run_dir / SUMMARY)
+    summary, problem = read_json(run_dir / SUMMARY)
     if problem:
         return None, problem
     missing = [k for k in REQUIRED if k not in summary]
     if missing:
         return None, f"summary.json lacks {', '.join(missing)}"
-    problem = _type_problem(summary)
+    problem = type_problem(summary)
     if problem:
         return None, problem
     row = {k: v for k, v in summary.items() if v is None or isinstance(v, (str, int, float, bool))}
@@ -160,7 +91,7 @@ def _summary_row(run_dir: Path, root: Path, include_incomplete: bool) -> tuple[d
     row["weight"] = float(row["weights"].split(",")[0])
     for axis in row["eval_axes"]:
         row.setdefault(M.eval_metric(axis), None)
-    front = _known_front(summary, run_dir / SUMMARY)
+    front = known_front_of(summary, run_dir / SUMMARY)
     if front is not None:
         row[KNOWN_FRONT] = front
     return row, None
@@ -208,10 +139,10 @@ def _numeric_records(path: Path, data: bytes) -> list[dict]:
         except ValueError:
             bad_lines += 1
             continue
-        if not isinstance(record, dict) or not _is_int(record.get(M.STEP)):
+        if not isinstance(record, dict) or not is_int(record.get(M.STEP)):
             bad_lines += 1
             continue
-        kept = {k: (float(v) if k != M.STEP else int(v)) for k, v in record.items() if v is None or _is_number(v)}
+        kept = {k: (float(v) if k != M.STEP else int(v)) for k, v in record.items() if v is None or is_number(v)}
         bad_values += len(record) - len(kept)
         records.append(kept)
     if bad_lines or bad_values:
@@ -322,17 +253,6 @@ def _short(value) -> str:
 def slug(label: str) -> str:
     """A file-name-safe form of a panel label: "math / tiny / G=4" -> "math_tiny_G4"."""
     return "_".join(part.replace("=", "").replace(",", "-").replace(" ", "") for part in label.split(" / "))
-
-
-def check_out_dir(out) -> None:
-    """Raise a ValueError when ``out`` cannot be an output folder (empty, a file, or under a file);
-    called before anything is loaded or written. The folder itself is created later if missing."""
-    if not str(out).strip():
-        raise ValueError("--out is empty; pass a folder for the report (it is created if missing)")
-    path = Path(out)
-    for p in (path, *path.parents):
-        if p.exists() and not p.is_dir():
-            raise ValueError(f"--out {out}: {p} is a file, not a folder; pass a folder (it is created if missing)")
 
 
 def require_columns(runs: pd.DataFrame, columns, what: str) -> None:

@@ -24,7 +24,8 @@ import pandas as pd
 from analysis import attainment, compare, indicators
 from analysis import frontier as F
 from analysis import style
-from analysis.load import SPLIT_AXES, check_out_dir, load_runs, panel_labels
+from analysis.checks import check_out_dir
+from analysis.load import SPLIT_AXES, load_runs, panel_labels
 from analysis.pareto_report import plot_fronts, plot_hypervolume, write_outputs  # noqa: F401 (the API)
 from analysis.tables import fmt
 

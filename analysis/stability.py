@@ -17,7 +17,8 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import style
-from analysis.load import check_out_dir, load_runs, panel_labels, slug
+from analysis.checks import check_out_dir
+from analysis.load import load_runs, panel_labels, slug
 from workbench import metrics as M
 
 CURVE_KEYS = ("panel", "task", "model", "weights", "method")

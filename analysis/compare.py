@@ -35,8 +35,10 @@ def _pair(a: pd.Series, b: pd.Series, *, n_boot: int, level: float, seed: int, p
     mw_p = S.mann_whitney_p(a.to_numpy(), b.to_numpy())
     ranked = lo > 0.5 or hi < 0.5
     verdict = "cannot rank" if not (ranked and mw_p < 1 - level) else ("a > b" if poi > 0.5 else "a < b")
+    # the verdict needs the rank test too, which cannot reject below a minimum seed count whatever the effect
+    needed = max(S.seeds_needed(diff, sd, level=level, power=power), S.min_seeds_for_rank_test(level))
     return dict(n_a=len(a), n_b=len(b), poi=poi, ci_lo=lo, ci_hi=hi, mw_p=mw_p, hv_diff=diff, sd_pooled=sd,
-                seeds_needed=S.seeds_needed(diff, sd, level=level, power=power), n_paired=len(d), sd_paired=sd_d,
+                seeds_needed=needed, n_paired=len(d), sd_paired=sd_d,
                 seeds_needed_paired=S.seeds_needed(float(d.mean()) if len(d) else float("nan"), sd_d, paired=True,
                                                    level=level, power=power),
                 verdict=verdict)
@@ -54,8 +56,9 @@ def improvement_table(seed_hv: pd.DataFrame, *, n_boot: int = 2000, level: float
                       power: float = 0.8) -> pd.DataFrame:
     """One row per panel and ordered pair of methods (POI_COLUMNS): poi = P(hypervolume of a seed of
     method_a > that of a seed of method_b), ties 1/2, with its bootstrap interval; the Mann-Whitney p;
-    the difference of mean hypervolumes, its spread and the seeds per method a test at ``1 - level``
-    would need to detect it with probability ``power`` (unpaired, and paired on the shared seeds);
+    the difference of mean hypervolumes, its spread and the seeds per method needed to detect it with
+    probability ``power`` at ``1 - level`` (t-test formula, at least the rank test's minimum), and what a
+    paired t-test over the shared seeds would need;
     verdict "a > b", "a < b" or "cannot rank" (interval excludes 0.5 and Mann-Whitney p < 1 - level)."""
     rows = []
     for panel, grp in seed_hv.groupby("panel", sort=True):
@@ -104,10 +107,9 @@ def profile_table(seed_hv: pd.DataFrame, taus=TAUS, *, n_boot: int = 2000, level
 
 def _seeds_text(row) -> str:
     if not np.isfinite(row.seeds_needed):
-        return ("the means are equal: no seed count separates them" if row.seeds_needed == np.inf
-                else "the spread is unknown (fewer than 2 seeds)")
-    paired = (f"; paired by seed ({row.n_paired} shared, sd of the differences {fmt(row.sd_paired, 4)}): "
-              f"{int(row.seeds_needed_paired)}" if np.isfinite(row.seeds_needed_paired) else "")
+        return "the means are equal: no seed count separates them"
+    paired = (f"; a paired t-test over shared seeds (sd of the differences {fmt(row.sd_paired, 4)} over "
+              f"{row.n_paired}) would need {int(row.seeds_needed_paired)}" if np.isfinite(row.seeds_needed_paired) else "")
     return (f"at the observed difference ({fmt(row.hv_diff, 4)}) and spread (pooled sd {fmt(row.sd_pooled, 4)}) "
             f"about {int(row.seeds_needed)} seeds per method would be needed{paired}")
 
@@ -116,7 +118,6 @@ def verdicts(improvement: pd.DataFrame, panel: str, level: float = 0.95) -> list
     """One markdown bullet per unordered pair of ``panel``: ranked or not, in words, and the seed count."""
     lines = []
     rows = improvement[(improvement.panel == panel) & (improvement.poi >= 0.5)]
-    rows = rows.drop_duplicates(subset=["method_a", "method_b"])
     seen = set()
     for row in rows.sort_values("poi", ascending=False).itertuples():
         key = frozenset((row.method_a, row.method_b))
@@ -130,13 +131,16 @@ def verdicts(improvement: pd.DataFrame, panel: str, level: float = 0.95) -> list
             lines.append(f"- **{a} ranks above {b}**: {est}.")
             continue
         if min(row.n_a, row.n_b) < 2:
-            why = "fewer than 2 seeds on a side say nothing about the spread"
-        elif row.ci_lo <= 0.5 <= row.ci_hi:
+            lines.append(f"- **cannot rank {a} and {b}**: {est}; fewer than 2 seeds on a side say nothing about "
+                         "the spread.")
+            continue
+        if row.ci_lo <= 0.5 <= row.ci_hi:
             why = "the interval includes 0.5"
         else:
-            why = (f"the bootstrap interval excludes 0.5, but the rank test does not reject at {fmt(1 - level, 2)}"
-                   f" (with {row.n_a} vs {row.n_b} seeds the smallest possible p is "
-                   f"{fmt(S.smallest_rank_p(row.n_a, row.n_b), 3)})")
+            floor = S.smallest_rank_p(row.n_a, row.n_b)
+            why = f"the bootstrap interval excludes 0.5, but the rank test does not reject at {fmt(1 - level, 2)}"
+            if floor >= 1 - level:
+                why += f" and cannot: with {row.n_a} vs {row.n_b} seeds no p below {fmt(floor, 3)} is possible"
         seeds = _seeds_text(row)
         lines.append(f"- **cannot rank {a} and {b}**: {est}; {why}. {seeds[0].upper()}{seeds[1:]}.")
     return lines

@@ -142,9 +142,10 @@ def _stat_intro(result) -> list[str]:
         f"{pct}% percentile bootstrap over seeds (stratified by panel and method). P(a > b) is the probability",
         "that a seed of a has a larger hypervolume than a seed of b (Mann-Whitney estimate, ties 1/2). Two methods",
         f"are ranked when that interval excludes 0.5 and the two-sided Mann-Whitney test rejects at {1 - result.level:.2g}.",
-        "Seeds needed (per method, normal approximation, two-sided test at that level with power "
-        f"{result.power:g}): n = 2 (z_(1-alpha/2) + z_power)^2 sd^2 / diff^2 with the pooled per-seed sd;",
-        "paired by seed n = (z_(1-alpha/2) + z_power)^2 sd_d^2 / diff^2 with the sd of the per-seed differences.",
+        f"Seeds needed per method (two-sided test at that level, power {result.power:g}): the smallest n with",
+        "n >= 2 (t_(1-alpha/2, 2n-2) + t_(power, 2n-2))^2 sd^2 / diff^2 (sd: pooled per-seed sd), and at least the",
+        "fewest seeds the rank test can reject with; a paired t-test over shared seeds would need",
+        "n >= (t_(1-alpha/2, n-1) + t_(power, n-1))^2 sd_d^2 / diff^2 (sd_d: sd of the per-seed differences).",
         "The normalised hypervolume divides a seed's hypervolume by that of the panel's reference front (all",
         "runs of all methods and seeds together); IQM is the mean of its middle 50% over all panels and seeds.", ""]
 

@@ -100,6 +100,15 @@ def smallest_rank_p(n_a: int, n_b: int) -> float:
     return min(1.0, 2.0 / math.comb(n_a + n_b, n_a)) if n_a and n_b else float("nan")
 
 
+def min_seeds_for_rank_test(level: float = 0.95) -> int:
+    """The fewest seeds per method (equal counts) with which the two-sided Mann-Whitney test can reject at
+    1 - level at all: 4 at the 5% level (smallest p 2/70), 5 at 1%."""
+    n = 1
+    while smallest_rank_p(n, n) >= 1 - level:
+        n += 1
+    return n
+
+
 def iqm(x, axis=-1):
     """Interquartile mean: the mean after trimming 25% of the values from each end (scipy.stats.trim_mean)."""
     return st.trim_mean(x, IQM_CUT, axis=axis)

@@ -38,6 +38,14 @@ def test_identical_methods_come_out_at_one_half_with_an_interval_containing_it()
     assert row["verdict"] == "cannot rank" and row["seeds_needed"] == np.inf
 
 
+def test_three_seeds_that_never_overlap_are_not_ranked_and_four_are_asked_for():
+    row = verdict([0.90, 0.91, 0.92], [0.50, 0.51, 0.52])
+    assert (row["poi"], row["ci_lo"], row["ci_hi"]) == (1.0, 1.0, 1.0)        # a degenerate bootstrap...
+    assert row["mw_p"] == pytest.approx(0.1) and row["verdict"] == "cannot rank"  # ...that the rank test overrules
+    assert row["seeds_needed"] == 4 == S.min_seeds_for_rank_test(0.95) and S.min_seeds_for_rank_test(0.99) == 5
+    assert verdict([0.90, 0.91, 0.92, 0.93], [0.50, 0.51, 0.52, 0.53])["verdict"] == "a > b"
+
+
 def test_a_planted_difference_is_found_at_the_stated_seed_count_and_none_is_invented():
     """A shift of 1.5 sd between normal per-seed hypervolumes: seeds_needed states 9 seeds per method for
     80% power; at 9 seeds the rank verdict must find it most of the time, and between two identical

@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from workbench import metrics as M
-from workbench.store import DONE, METRICS, STATUS, SUMMARY, find_runs, read_jsonl
+from workbench.store import DONE, METRICS, RUNNING, STATUS, SUMMARY, find_runs, read_jsonl, run_state
 
 REQUIRED = ("method", "task", "model", "seed", "objectives", "eval_axes")
 # Config axes that define separate experiments when they vary: pareto and stability split by them,
@@ -66,6 +66,8 @@ def _summary_row(run_dir: Path, root: Path, include_incomplete: bool) -> tuple[d
     if problem:
         return None, problem + (" (never started?)" if problem.startswith("no ") else "")
     state = status.get("status")
+    if state == RUNNING:
+        state = run_state(run_dir).status  # "stale" when no live process writes it (killed, host gone)
     if state != DONE and not (include_incomplete and state != "failed"):
         detail = f": {status['error']}" if status.get("error") else ""
         return None, f"{state or 'unknown status'} at step {status.get('step')}{detail}"

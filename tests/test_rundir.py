@@ -175,6 +175,7 @@ def test_resume_returns_a_finished_run_or_trains_on(finished):
     assert snapshot(finished) == before, "returning a finished run writes nothing"
     assert run(bandit_cfg(finished, "resume=true", "steps=30"))["step"] == 30  # the bandit has no checkpoint: again
     assert [r["step"] for r in records(finished / store.METRICS)] == [10, 20, 30]
+    assert json.loads((finished / "summary-step20.json").read_text())["step"] == 20, "the earlier summary is kept"
     assert store.read_status(finished)["status"] == "done"
 
 

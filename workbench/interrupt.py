@@ -58,8 +58,8 @@ class StopRequest:
         if self.requested:
             raise Interrupted(f"{name} received twice: stopped at once", signum)
         self.request(f"{name} received", signum)
-        log.warning("%s: stopping at the next step boundary after saving a checkpoint (send it again to stop now)",
-                    name)
+        log.warning("%s: stopping at the end of this step (LLM runs save a checkpoint there); send it again to "
+                    "stop at once", name)
 
     def check(self, step: int | None) -> None:
         """Raise Interrupted when a stop was requested (the training loop calls it at step boundaries)."""

@@ -291,6 +291,7 @@ def _claim_here(run, resolved: dict) -> Iterator[Claim]:
             run_store.clear()
         elif plan.action == "resume":
             run_store.truncate_after(plan.from_step)  # the steps after the checkpoint are trained again
+            run_store.set_aside_summary()             # a finished run trained on: its summary is history
         yield Claim(plan, run_store, lock)
     finally:
         lock.release()

@@ -10,7 +10,8 @@ Layout of a run directory (the contract with sweeps and analysis)::
     metrics.jsonl    one JSON object per optimiser step, keys from workbench.metrics; appended and
                      flushed every step, so a crash keeps everything logged so far
     eval.jsonl       one JSON object per evaluation (``step`` plus ``eval/*`` keys)
-    summary.json     written once at the end: final eval metrics and the run's config axes
+    summary.json     written once at the end: final eval metrics and the run's config axes (a finished
+                     run that resume=true trains on keeps the earlier one as summary-step<N>.json)
     status.json      {"status": "running" | "done" | "failed" | "interrupted", "step": int, "error": str | None, ...}
     checkpoints/     resumable trainer checkpoints
     wandb/           W&B's files for the run (offline runs can be synced later with `wandb sync`)
@@ -178,6 +179,20 @@ class RunStore:
             kept = [r for r in records if r.get("step", 0) <= step]
             if len(kept) != len(records):
                 _write_atomic(self.path / name, "".join(json.dumps(r) + "\n" for r in kept))
+
+    def set_aside_summary(self) -> Path | None:
+        """Rename summary.json to summary-step<N>.json (a finished run that trains on has no final
+        summary until it finishes again; the earlier one is kept, never silently reused)."""
+        path = self.path / SUMMARY
+        if not path.exists():
+            return None
+        try:
+            step = json.loads(path.read_text()).get("step")
+        except ValueError:
+            step = None
+        aside = self.path / f"summary-step{step if step is not None else 'unknown'}.json"
+        os.replace(path, aside)
+        return aside
 
     def clear(self) -> None:
         """Delete everything in the run directory except its marker and lock (overwrite=true), then give

@@ -70,7 +70,7 @@ def test_the_same_command_twice_keeps_the_first_run(tmp_path):
     before = snapshot(tmp_path)
     again = finish(*args)
     assert again.returncode == 2 and "Traceback" not in again.stdout
-    for hint in ("already holds a done run of method=dvao", "resume=true", "overwrite=true", "run_dir=..."):
+    for hint in ("already holds a run of method=dvao on task=bandit (done at step 20)", "resume=true", "overwrite=true", "run_dir=..."):
         assert hint in again.stdout, (hint, again.stdout[-2000:])
     assert snapshot(tmp_path) == before
 

@@ -69,9 +69,11 @@ REFUSED = ["empty", "null", "cwd", "cwd parent", "root", "home", "checkout", "ch
 
 @pytest.mark.parametrize("case", REFUSED)
 @pytest.mark.parametrize("mode", [[], ["resume=true"], ["overwrite=true"]], ids=["fresh", "resume", "overwrite"])
-def test_refused_run_dirs_change_nothing(case, mode, tmp_path, finished, monkeypatch):
+def test_refused_run_dirs_change_nothing(case, mode, tmp_path, monkeypatch, request):
     monkeypatch.setenv("HOME", str(tmp_path / "work"))  # an existing folder: refused as the home folder
-    run_dir = _refused_paths(tmp_path)[case].format(finished=finished)
+    run_dir = _refused_paths(tmp_path)[case]
+    if "{finished}" in run_dir:
+        run_dir = run_dir.format(finished=request.getfixturevalue("finished"))
     monkeypatch.chdir(tmp_path / "work" / "sub")
     before, checkout = snapshot(tmp_path), sorted(os.listdir(ROOT))
     with pytest.raises(ConfigError, match="run_dir") as err:
@@ -152,11 +154,15 @@ def test_bad_llm_values_leave_a_finished_run_untouched(case, finished_llm):
 
 
 # ---- 3. a default command never replaces a run; overwrite=true does, only a marked one ------------
-def test_overwrite_replaces_only_a_marked_idle_run(finished):
+def test_overwrite_replaces_only_a_marked_idle_run(finished, tmp_path):
     marker = store.read_marker(finished)
     (finished / "notes.txt").write_text("inside the run dir")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "set.csv").write_text("outside the run dir")
+    (finished / "data-link").symlink_to(tmp_path / "data")
     summary = run(bandit_cfg(finished, "overwrite=true", "seed=3"))  # seed is identity: a different run
     assert store.read_marker(finished)["uuid"] != marker["uuid"] and not (finished / "notes.txt").exists()
+    assert not (finished / "data-link").exists() and (tmp_path / "data" / "set.csv").exists(), "links not followed"
     assert summary["seed"] == 3 and json.loads((finished / store.SUMMARY).read_text())["seed"] == 3
     assert [r["step"] for r in records(finished / store.METRICS)] == [10, 20]
 
@@ -240,3 +246,63 @@ def test_heartbeat_refreshes_and_notices_a_lost_lock(tmp_path, monkeypatch):
     finally:
         lock.release()
     assert json.loads((run_dir / L.LOCK).read_text())["token"] == "thief", "a lost lock is not deleted"
+
+
+def _checkpoint(root: Path, step: int) -> Path:
+    import torch
+    from safetensors.torch import save_file
+
+    ckpt = root / f"checkpoint-{step}"
+    ckpt.mkdir(parents=True)
+    (ckpt / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+    save_file({"w": torch.ones(64, 64)}, str(ckpt / "model.safetensors"))
+    torch.save({"state": {0: torch.ones(64, 64)}}, ckpt / "optimizer.pt")
+    return ckpt
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def test_damaged_checkpoints_are_named_and_skipped(tmp_path):
+    from workbench.rundir import newest_intact_checkpoint
+
+    ckpts = {s: _checkpoint(tmp_path, s) for s in (2, 4, 6, 8)}
+    (ckpts[8] / "trainer_state.json").write_bytes(b"\x00\xff binary junk")
+    _truncate(ckpts[6] / "model.safetensors")
+    _truncate(ckpts[4] / "optimizer.pt")
+    path, step, notes = newest_intact_checkpoint(tmp_path)
+    assert (path, step) == (ckpts[2], 2)
+    assert [n.split(":")[0] for n in notes[:3]] == [f"checkpoint {c} is damaged and skipped" for c in
+                                                    ("checkpoint-8", "checkpoint-6", "checkpoint-4")]
+    for name, note in zip(("trainer_state.json", "model.safetensors", "optimizer.pt"), notes):
+        assert name in note
+    _truncate(ckpts[2] / "model.safetensors")
+    assert newest_intact_checkpoint(tmp_path)[:2] == (None, 0), "nothing intact (resume then refuses: rundir.decide)"
+
+
+def test_resume_refuses_when_no_checkpoint_loads(tmp_path):
+    from omegaconf import OmegaConf
+
+    run_dir = tmp_path / "run"
+    cfg = bandit_cfg(run_dir, "resume=true")
+    writer = store.RunStore(run_dir)
+    writer.write_config(OmegaConf.to_yaml(cfg))
+    writer.set_status(store.FAILED, step=4)
+    _truncate(_checkpoint(run_dir / store.CHECKPOINTS, 4) / "model.safetensors")
+    assert_refused_untouched(cfg, "no checkpoint in", run_dir)
+
+
+def test_resume_drops_a_half_written_last_line_before_appending(tmp_path):
+    """A run killed mid-write leaves a line without its newline; the next record must not be glued to it."""
+    writer = store.RunStore(tmp_path / "r")
+    for step in (1, 2, 3):
+        writer.log_metrics(step, {"train/loss": 0.1 * step})
+    clean = (writer.path / store.METRICS).read_bytes()
+    with open(writer.path / store.METRICS, "a") as f:
+        f.write('{"step": 4, "train/lo')
+    with pytest.warns(UserWarning, match="metrics.jsonl:4"):
+        writer.truncate_after(3)
+    assert (writer.path / store.METRICS).read_bytes() == clean
+    writer.log_metrics(4, {"train/loss": 0.4})
+    assert [r["step"] for r in records(writer.path / store.METRICS)] == [1, 2, 3, 4]

@@ -81,7 +81,7 @@ def read_holder(run_dir: str | os.PathLike, name: str = LOCK) -> Holder | None:
     path = Path(run_dir) / name
     try:
         mtime = path.stat().st_mtime
-        text = path.read_text()
+        text = path.read_bytes()
     except (FileNotFoundError, NotADirectoryError):
         return None
     try:

@@ -113,7 +113,7 @@ def identity_diff(saved: dict, now: dict) -> list[tuple[str, Any, Any]]:
 def _saved_config(path: Path) -> dict | None:
     try:
         saved = yaml.safe_load((path / store.CONFIG).read_text())
-    except (OSError, yaml.YAMLError):
+    except (OSError, ValueError, yaml.YAMLError):  # ValueError: not UTF-8
         return None
     return saved if isinstance(saved, dict) else None
 
@@ -179,18 +179,22 @@ def newest_intact_checkpoint(ckpt_dir: Path) -> tuple[Path | None, int, list[str
                 notes.append(f"resuming from the newest intact checkpoint instead: {path}")
             return path, step, notes
         notes.append(f"checkpoint {path.name} is damaged and skipped: {problem}")
-    if notes:
-        notes.append("no intact checkpoint: the run starts again from step 0")
     return None, 0, notes
 
 
 # ---- the decision -------------------------------------------------------------------------------
-def _describe_existing(path: Path, saved: dict | None, status: dict | None) -> str:
+def _describe_existing(path: Path, saved: dict | None) -> str:
+    """E.g. "a run of method=dvao on task=math (interrupted at step 12 of 40)"."""
     method = ((saved or {}).get("method") or {}).get("name", "?")
     task = ((saved or {}).get("task") or {}).get("name", "?")
     state = store.run_state(path)
-    of = f" of {saved.get('steps')}" if saved and state.status != store.DONE else ""
-    return f"a {state.status or 'unstarted'} run of method={method} on task={task} at step {state.step}{of}"
+    if state.status is None:
+        what = "status.json missing or unreadable"
+    elif state.status == store.DONE:
+        what = f"done at step {state.step}"
+    else:
+        what = f"{state.status} at step {state.step} of {(saved or {}).get('steps', '?')}"
+    return f"a run of method={method} on task={task} ({what})"
 
 
 def _busy(path: Path, own_token: str | None) -> None:
@@ -218,16 +222,16 @@ def decide(path: Path, run, resolved: dict, own_token: str | None = None) -> Pla
         return Plan("start")  # created but never started: nothing to keep
     if not run.resume:
         if getattr(run, "overwrite", False):
-            return Plan("replace", notes=(f"overwrite=true: replacing {_describe_existing(path, saved, status)} "
+            return Plan("replace", notes=(f"overwrite=true: replacing {_describe_existing(path, saved)} "
                                           f"in {path}",))
         raise ConfigError(
-            f"run_dir={str(path)!r} already holds {_describe_existing(path, saved, status)}; nothing was changed. "
+            f"run_dir={str(path)!r} already holds {_describe_existing(path, saved)}; nothing was changed. "
             f"Add resume=true to continue it or get its results (a finished run is returned as it is; a larger "
             f"steps=... trains on), overwrite=true to replace it, or choose another run_dir=... (or seed=...) "
             f"to keep it and start a new run.")
     _check_identity(path, saved, resolved)
-    if status is not None and status.get("status") == store.DONE and (path / store.SUMMARY).exists():
-        summary = json.loads((path / store.SUMMARY).read_text())
+    summary = _read_summary(path) if status is not None and status.get("status") == store.DONE else None
+    if summary is not None:  # (a done run whose summary is unreadable resumes: its final evaluation is redone)
         done = int(summary.get("step") or status.get("step") or 0)
         if run.steps < done:
             raise ConfigError(f"steps={run.steps} is below the {done} steps that the finished run in "
@@ -236,17 +240,29 @@ def decide(path: Path, run, resolved: dict, own_token: str | None = None) -> Pla
         if run.steps == done:
             return Plan("return", summary=summary)
     ckpt, step, notes = newest_intact_checkpoint(path / store.CHECKPOINTS)
+    if notes and ckpt is None:
+        raise ConfigError(f"resume=true but no checkpoint in {path / store.CHECKPOINTS} can be loaded:\n  "
+                          + "\n  ".join(notes) + "\nResuming would retrain from step 0 and drop the logged records; "
+                          "use overwrite=true to do that, or another run_dir.")
     if run.steps < step:
         raise ConfigError(f"steps={run.steps} is below step {step} of the checkpoint that run_dir={str(path)!r} "
                           f"would resume from; use steps>={step}, or overwrite=true to start again.")
     return Plan("resume", resume_from=str(ckpt) if ckpt else None, from_step=step, notes=tuple(notes))
 
 
+def _read_summary(path: Path) -> dict | None:
+    try:
+        summary = json.loads((path / store.SUMMARY).read_text())
+    except (OSError, ValueError):
+        return None
+    return summary if isinstance(summary, dict) else None
+
+
 def _legacy(path: Path, run, resolved: dict, saved: dict | None) -> Plan:
     """A run written before the marker existed: its finished summary may be read (resume=true, same
     identity, same steps); nothing in it is ever written or deleted."""
-    if run.resume and saved is not None and store.is_done(path) and not identity_diff(saved, resolved):
-        summary = json.loads((path / store.SUMMARY).read_text())
+    summary = _read_summary(path) if store.is_done(path) else None
+    if run.resume and saved is not None and summary is not None and not identity_diff(saved, resolved):
         if summary.get("step") == run.steps:
             return Plan("return", summary=summary, notes=(f"{path} predates the run marker: read-only",))
     raise ConfigError(f"run_dir={str(path)!r} holds a run written by an older workbench (no {store.MARKER}); it is "
@@ -273,8 +289,9 @@ def _claim_here(run, resolved: dict) -> Iterator[Claim]:
         return
     try:
         store.create_run_dir(path)
-    except store.NotARunDirectory as exc:
-        raise ConfigError(f"run_dir={str(path)!r}: {exc}. Use a new folder, e.g. {EXAMPLE}.") from None
+    except (store.NotARunDirectory, OSError) as exc:  # e.g. a parent that is a file, or not writable
+        raise ConfigError(f"run_dir={str(path)!r} cannot be created: {exc}. Use a new folder you can write, "
+                          f"e.g. {EXAMPLE}.") from None
     lock = RunLock(path).acquire()
     try:
         plan = decide(path, run, resolved, own_token=lock.token)  # again, now that nobody else can write

@@ -173,12 +173,16 @@ class RunStore:
         _write_atomic(self.path / STATUS, json.dumps(record, indent=2))
 
     def truncate_after(self, step: int) -> None:
-        """Drop metric and eval records past ``step`` (a resumed run repeats the steps after its checkpoint)."""
+        """Drop metric and eval records past ``step`` (a resumed run repeats the steps after its checkpoint),
+        and any corrupt or half-written line (a killed run's last write), so new records start on a line
+        of their own."""
         for name in (METRICS, EVAL):
-            records = list(read_jsonl(self.path / name))
-            kept = [r for r in records if r.get("step", 0) <= step]
-            if len(kept) != len(records):
-                _write_atomic(self.path / name, "".join(json.dumps(r) + "\n" for r in kept))
+            path = self.path / name
+            if not path.exists():
+                continue
+            text = "".join(json.dumps(r) + "\n" for r in read_jsonl(path) if r.get("step", 0) <= step)
+            if path.read_bytes() != text.encode():
+                _write_atomic(path, text)
 
     def set_aside_summary(self) -> Path | None:
         """Rename summary.json to summary-step<N>.json (a finished run that trains on has no final
@@ -224,7 +228,7 @@ def read_jsonl(path: str | os.PathLike) -> Iterator[dict[str, Any]]:
     path = Path(path)
     if not path.exists():
         return
-    with open(path) as f:
+    with open(path, encoding="utf-8", errors="replace") as f:  # binary junk: a bad line, not a crash
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue

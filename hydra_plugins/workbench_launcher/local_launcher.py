@@ -136,9 +136,9 @@ class LocalLauncher(Launcher):
                     idx, overrides, cfg = pending.get_nowait()
                 except queue.Empty:
                     return
-                if proc is None or proc.poll() is not None:
+                if not forwarder.stopping and (proc is None or proc.poll() is not None):
                     proc = forwarder.start([sys.executable, "-m", "hydra_plugins.workbench_launcher.worker"])
-                if proc is None:
+                if forwarder.stopping or proc is None:
                     results[idx] = self._lost(cfg, overrides, "interrupted", "not started: the sweep was interrupted")
                     continue
                 results[idx] = self._run(proc, idx, overrides, cfg, state, sweep_dir)

@@ -28,7 +28,7 @@ import pandas as pd
 
 from analysis.checks import KNOWN_FRONT, is_int, is_number, known_front_of, read_json, type_problem
 from workbench import metrics as M
-from workbench.store import DONE, METRICS, RUNNING, STATUS, SUMMARY, find_runs
+from workbench.store import DONE, METRICS, RUNNING, STATUS, SUMMARY, find_runs, run_state
 
 REQUIRED = ("method", "task", "model", "seed", "objectives", "eval_axes")
 # Config axes that define separate experiments when they vary: pareto and stability split by them,
@@ -70,6 +70,8 @@ def _summary_row(run_dir: Path, root: Path, include_incomplete: bool) -> tuple[d
     if problem:
         return None, problem + (" (never started?)" if problem.startswith("no ") else "")
     state = status.get("status")
+    if state == RUNNING:
+        state = run_state(run_dir).status  # "stale" when no live process writes it (killed, host gone)
     if state != DONE and not (include_incomplete and state == RUNNING):
         detail = f": {status['error']}" if status.get("error") else ""
         return None, f"{STATUS}: {state or 'no status'} at step {status.get('step')}{detail}"

@@ -38,7 +38,7 @@ def test_broken_and_partial_runs_are_skipped_with_a_warning_naming_them(mixed_ru
     message = str(record[0].message)
     assert "skipped 4 of 9 runs" in message
     for name, reason in [("ac_w0.5_G8_s1", "status.json: failed at step 6: RuntimeError"),
-                         ("gdpo_w0.5_G8_s1", "status.json: running at step 6"),
+                         ("gdpo_w0.5_G8_s1", "status.json: stale at step 6"),
                          ("ac_w0.5_G8_s3", "summary.json lacks eval_axes"), ("never_started", "no status.json")]:
         assert f"{name} ({reason}" in message, (name, message)
     assert sorted(s[0].rsplit("/", 1)[-1] for s in tables.skipped) == [

@@ -12,6 +12,11 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 STAMP := $(VENV)/.installed
+# bfcl-eval ships the BFCL v4 data and checker (task.data.source=bfcl, tests/test_bfcl_oracle.py). Its declared
+# dependencies (API clients, numpy==1.26.4, vllm, ...) are needed by neither, so it goes in with --no-deps
+# (docs/benchmarks-data.md); the pin must equal workbench/tasks/bfcl_data.py's BFCL_VERSION.
+BFCL_VERSION ?= 2026.3.23
+BFCL_STAMP := $(VENV)/.bfcl-$(BFCL_VERSION)
 
 .PHONY: help
 help: ## list the targets
@@ -24,8 +29,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[test]"
 	touch $(STAMP)
 
+$(BFCL_STAMP): $(STAMP)
+	$(PY) -m pip install -q --no-deps "bfcl-eval==$(BFCL_VERSION)"
+	touch $(BFCL_STAMP)
+
 .PHONY: install
-install: $(STAMP) ## create .venv and install the project editable with its test extras
+install: $(STAMP) $(BFCL_STAMP) ## create .venv and install the project editable with its test extras (+ bfcl-eval, no deps)
 
 .PHONY: test
 test: install ## install if needed, then run the test suite (slow tests excluded)

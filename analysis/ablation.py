@@ -18,6 +18,7 @@ import pandas as pd
 
 from analysis import frontier as F
 from analysis import style
+from analysis.checks import check_out_dir
 from analysis.load import load_runs, panel_labels, require_columns
 from analysis.tables import best_mask, latex, markdown, mean_std
 
@@ -34,6 +35,7 @@ def seed_metrics(runs: pd.DataFrame, by: str, ref=None) -> pd.DataFrame:
     for panel, panel_runs in runs.groupby("panel", sort=True):
         axes = F.axes_of(panel_runs, shared=by == "K")  # K changes the axes: compare on the shared ones
         r = F.reference_point(len(axes), ref)
+        panel_runs, _ = F.drop_missing(panel_runs, axes, panel)   # a cell left with no run stays empty, not 0
         for (method, level, seed), grp in panel_runs.groupby(["method", by, "seed"], sort=False, dropna=False):
             rows.append({"panel": panel, "task": grp.task.iloc[0], "method": method, by: level, "seed": seed,
                          "n_runs": len(grp), HV: F.hypervolume(grp[axes].to_numpy(), r), **grp[axes].mean().to_dict()})
@@ -86,6 +88,7 @@ def main(argv=None) -> pd.DataFrame:
     args = parser.parse_args(argv)
     by = AXES[args.by]
     try:
+        check_out_dir(args.out)
         runs = load_runs(args.runs, steps=False).runs
         require_columns(runs, [by], f"--by {args.by}")
         summary = summarise(seed_metrics(runs, by, args.ref), by)

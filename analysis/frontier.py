@@ -7,10 +7,13 @@ and weight settings, and a point with a 0 on any axis adds nothing. Pass another
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import moocore
 
+from analysis import stats as S
 from analysis.style import method_order
 from workbench import metrics as M
 
@@ -39,6 +42,18 @@ def reference_point(n_axes: int, ref=None) -> np.ndarray:
     if ref.shape != (n_axes,):
         raise ValueError(f"--ref needs one value per eval axis ({n_axes}), got {ref.tolist()}")
     return ref
+
+
+def drop_missing(runs: pd.DataFrame, axes: list[str], label: str) -> tuple[pd.DataFrame, list[str]]:
+    """(the runs with a finite value on every axis, the ids of the others). A NaN eval value is unknown,
+    not 0: those runs are left out of every front, hypervolume and table, with a warning naming them."""
+    bad = ~np.isfinite(runs[axes].to_numpy(dtype=float)).all(axis=1)
+    if not bad.any():
+        return runs, []
+    names = [str(r) for r in runs.get("run", pd.Series(runs.index, index=runs.index))[bad]]
+    warnings.warn(f"{label}: ignoring {len(names)} runs with a missing (NaN) eval metric: {', '.join(names)}",
+                  stacklevel=3)
+    return runs[~bad], names
 
 
 def nondominated(points) -> np.ndarray:
@@ -77,22 +92,11 @@ def dominated_by(points, front) -> np.ndarray:
 def bootstrap_ci(values, *, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
     """(mean, lo, hi): the mean of ``values`` and its percentile-bootstrap ``level`` interval.
 
-    Resamples the values (e.g. one hypervolume per seed) with replacement ``n_boot`` times. Fewer than
-    two finite values give NaN bounds: one seed says nothing about seed-to-seed spread.
+    Resamples the values (e.g. one hypervolume per seed) with replacement ``n_boot`` times
+    (scipy.stats.bootstrap, see analysis.stats). Fewer than two finite values give NaN bounds: one seed
+    says nothing about seed-to-seed spread.
     """
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level}")
-    x = np.asarray(values, dtype=float)
-    x = x[np.isfinite(x)]
-    if len(x) == 0:
-        return float("nan"), float("nan"), float("nan")
-    if len(x) < 2:
-        return float(x.mean()), float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    means = x[rng.integers(0, len(x), size=(n_boot, len(x)))].mean(axis=1)
-    alpha = (1 - level) / 2
-    lo, hi = np.quantile(means, [alpha, 1 - alpha])
-    return float(x.mean()), float(lo), float(hi)
+    return S.mean_interval(values, n_boot=n_boot, level=level, seed=seed)
 
 
 def sweep_points(runs: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
@@ -116,10 +120,11 @@ def seed_hypervolumes(runs: pd.DataFrame, axes: list[str], ref) -> pd.DataFrame:
 
 
 def hypervolume_table(runs: pd.DataFrame, axes: list[str], ref, *, n_boot: int = 2000, level: float = 0.95,
-                      seed: int = 0) -> pd.DataFrame:
+                      seed: int = 0, per_seed: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per (task, model, method): seeds, mean/std of the per-seed hypervolume, its bootstrap CI, and
-    ``hv_of_mean_front``: the hypervolume of the seed-averaged sweep points."""
-    per_seed = seed_hypervolumes(runs, axes, ref)
+    ``hv_of_mean_front``: the hypervolume of the seed-averaged sweep points. ``per_seed``: the
+    ``seed_hypervolumes`` of ``runs`` when already computed."""
+    per_seed = seed_hypervolumes(runs, axes, ref) if per_seed is None else per_seed
     pts = sweep_points(runs, axes)
     rows = []
     for (task, model, method), grp in per_seed.groupby([*GROUP, "method"], sort=False):

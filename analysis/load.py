@@ -7,8 +7,12 @@ objective's base weight, the paper's swept "accuracy weight"), ``objectives`` an
 
 ``steps``: one row per (run, logged step): ``run``, ``step`` and one column per workbench.metrics key.
 
-Failed, still-running and broken run directories are skipped with one SkippedRunWarning naming each
-of them and why; a truncated last line of a metrics file (a run killed mid-write) is dropped with a warning.
+Run directories whose status is anything but "done" (failed, running, interrupted, stale, ...) and
+broken ones (a status.json or summary.json that is missing, binary, truncated, not a JSON object, or holds
+a value of the wrong type, e.g. a string where a number belongs) are skipped with one SkippedRunWarning
+naming each of them, the file and why. A truncated or unreadable line of a metrics file (a run killed
+mid-write) is dropped with a warning naming the file. Runs that repeat another run's configuration and
+seed are dropped with a DuplicateRunWarning (``drop_duplicate_runs``): a re-run is not another seed.
 Nothing here touches the network unless ``load_wandb`` is called.
 """
 from __future__ import annotations
@@ -22,8 +26,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis.checks import KNOWN_FRONT, is_int, is_number, known_front_of, read_json, type_problem
 from workbench import metrics as M
-from workbench.store import DONE, METRICS, STATUS, SUMMARY, find_runs, read_jsonl
+from workbench.store import DONE, METRICS, RUNNING, STATUS, SUMMARY, find_runs, run_state
 
 REQUIRED = ("method", "task", "model", "seed", "objectives", "eval_axes")
 # Config axes that define separate experiments when they vary: pareto and stability split by them,
@@ -32,8 +37,16 @@ REQUIRED = ("method", "task", "model", "seed", "objectives", "eval_axes")
 SPLIT_AXES = ("G", "K", "noise", "noise_scale", "aux_noise", "aux_miscalibration", "correlation", "length_limit")
 
 
+# Columns that identify a run rather than its configuration (the rest, minus metric keys, do).
+NOT_CONFIG = ("run", "path", "status", "sweep", "weight", KNOWN_FRONT)
+
+
 class SkippedRunWarning(UserWarning):
     """Some run directories were not loaded (failed, incomplete or broken); the message names them."""
+
+
+class DuplicateRunWarning(SkippedRunWarning):
+    """Some runs repeat another run's (method, weights, seed, config) and were dropped; the message names them."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +54,7 @@ class RunTables:
     runs: pd.DataFrame                       # one row per run
     steps: pd.DataFrame | None = None        # one row per (run, step); None when not requested
     skipped: tuple[tuple[str, str], ...] = field(default=())   # (run id, reason)
+    duplicates: tuple[tuple[str, str], ...] = field(default=())  # (dropped run id, the run it repeats)
 
 
 def weights_key(weights, k: int) -> str:
@@ -50,31 +64,26 @@ def weights_key(weights, k: int) -> str:
     return ",".join(f"{float(w):.4g}" for w in weights)
 
 
-def _read_json(path: Path) -> tuple[dict | None, str | None]:
-    """(object, None), or (None, why it cannot be read)."""
-    try:
-        return json.loads(path.read_text()), None
-    except FileNotFoundError:
-        return None, f"no {path.name}"
-    except json.JSONDecodeError:
-        return None, f"unreadable {path.name}"
-
-
 def _summary_row(run_dir: Path, root: Path, include_incomplete: bool) -> tuple[dict | None, str | None]:
     """(row, None) for a loadable run, (None, reason) otherwise."""
-    status, problem = _read_json(run_dir / STATUS)
+    status, problem = read_json(run_dir / STATUS)
     if problem:
         return None, problem + (" (never started?)" if problem.startswith("no ") else "")
     state = status.get("status")
-    if state != DONE and not (include_incomplete and state != "failed"):
+    if state == RUNNING:
+        state = run_state(run_dir).status  # "stale" when no live process writes it (killed, host gone)
+    if state != DONE and not (include_incomplete and state == RUNNING):
         detail = f": {status['error']}" if status.get("error") else ""
-        return None, f"{state or 'unknown status'} at step {status.get('step')}{detail}"
-    summary, problem = _read_json(run_dir / SUMMARY)
+        return None, f"{STATUS}: {state or 'no status'} at step {status.get('step')}{detail}"
+    summary, problem = read_json(run_dir / SUMMARY)
     if problem:
         return None, problem
     missing = [k for k in REQUIRED if k not in summary]
     if missing:
         return None, f"summary.json lacks {', '.join(missing)}"
+    problem = type_problem(summary)
+    if problem:
+        return None, problem
     row = {k: v for k, v in summary.items() if v is None or isinstance(v, (str, int, float, bool))}
     objectives = tuple(summary["objectives"])
     row.update(run=run_dir.relative_to(root).as_posix() or ".", path=str(run_dir), status=state,
@@ -84,21 +93,30 @@ def _summary_row(run_dir: Path, root: Path, include_incomplete: bool) -> tuple[d
     row["weight"] = float(row["weights"].split(",")[0])
     for axis in row["eval_axes"]:
         row.setdefault(M.eval_metric(axis), None)
+    front = known_front_of(summary, run_dir / SUMMARY)
+    if front is not None:
+        row[KNOWN_FRONT] = front
     return row, None
 
 
 def _read_metrics(path: Path):
-    """A pyarrow table of one metrics.jsonl; a half-written last line is dropped with a warning."""
+    """A pyarrow table of one metrics.jsonl; a half-written last line is dropped with a warning, and so is
+    (by the slower line-by-line reader) any corrupt, binary or ill-typed line; an unreadable file is
+    left out with a warning naming it."""
     import pyarrow as pa
     import pyarrow.json as pj
 
-    data = path.read_bytes() if path.exists() else b""
+    try:
+        data = path.read_bytes() if path.exists() else b""
+    except OSError as err:
+        warnings.warn(f"{path}: cannot be read ({err.strerror or err}); its per-step metrics are left out", stacklevel=3)
+        return None
     if data and not data.endswith(b"\n"):
         head, _, tail = data.rpartition(b"\n")
         try:
             json.loads(tail)
             data += b"\n"
-        except json.JSONDecodeError:
+        except ValueError:      # JSONDecodeError, or UnicodeDecodeError for binary bytes
             warnings.warn(f"{path}: dropping a truncated last line", stacklevel=3)
             data = head + b"\n" if head else b""
     if not data.strip():
@@ -106,10 +124,33 @@ def _read_metrics(path: Path):
     try:
         # One thread per file: the files are small, and a thread pool per file costs more than it saves.
         return pj.read_json(io.BytesIO(data), read_options=pj.ReadOptions(use_threads=False))
-    except pa.ArrowInvalid:
-        # A corrupt line in the middle or a type clash: the slower reader skips bad lines one by one.
-        records = list(read_jsonl(path))
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        records = _numeric_records(path, data)
         return pa.Table.from_pylist(records) if records else None
+
+
+def _numeric_records(path: Path, data: bytes) -> list[dict]:
+    """The records of a JSONL byte string with an integer ``step``, keeping numeric (or null) values only;
+    one warning names the file and counts what was dropped."""
+    records, bad_lines, bad_values = [], 0, 0
+    for line in data.splitlines():
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            bad_lines += 1
+            continue
+        if not isinstance(record, dict) or not is_int(record.get(M.STEP)):
+            bad_lines += 1
+            continue
+        kept = {k: (float(v) if k != M.STEP else int(v)) for k, v in record.items() if v is None or is_number(v)}
+        bad_values += len(record) - len(kept)
+        records.append(kept)
+    if bad_lines or bad_values:
+        warnings.warn(f"{path}: skipping {bad_lines} truncated or corrupt line(s) and {bad_values} non-numeric "
+                      f"value(s)", stacklevel=4)
+    return records
 
 
 def load_steps(runs: pd.DataFrame) -> pd.DataFrame:
@@ -134,6 +175,8 @@ def load_runs(root: str | os.PathLike, *, steps: bool = True, include_incomplete
     include_incomplete keeps runs whose status is still "running" (their summary.json must exist).
     Raises FileNotFoundError when ``root`` does not exist or holds no run directory at all.
     """
+    if not str(root).strip():
+        raise FileNotFoundError("the runs path is empty; pass the runs/ folder written by `python -m workbench.run`")
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root} is not a directory; pass the runs/ folder written by `python -m workbench.run`")
@@ -157,7 +200,34 @@ def load_runs(root: str | os.PathLike, *, steps: bool = True, include_incomplete
     runs = runs.sort_values("run", kind="stable").reset_index(drop=True)
     for col in [c for c in runs.columns if c.startswith(M.EVAL + "/")]:
         runs[col] = pd.to_numeric(runs[col], errors="coerce").astype(float)   # null (NaN in the store) -> NaN
-    return RunTables(runs=runs, steps=load_steps(runs) if steps else None, skipped=tuple(skipped))
+    runs, duplicates = drop_duplicate_runs(runs)
+    return RunTables(runs=runs, steps=load_steps(runs) if steps else None, skipped=tuple(skipped),
+                     duplicates=duplicates)
+
+
+def config_columns(runs: pd.DataFrame) -> list[str]:
+    """The columns that make up a run's configuration: every summary key that is not a metric
+    (``section/name``) or an identity column (NOT_CONFIG). The seed is among them."""
+    return [c for c in runs.columns if "/" not in c and c not in NOT_CONFIG]
+
+
+def drop_duplicate_runs(runs: pd.DataFrame) -> tuple[pd.DataFrame, tuple[tuple[str, str], ...]]:
+    """(runs without repeats, ((dropped run, the run it repeats), ...)).
+
+    Runs sharing method, weights, seed and every other config value (``config_columns``; the sweep name
+    is not config: two sweeps may run the same job) are one seed, not several: the first in run-id order
+    is kept and the others dropped with a DuplicateRunWarning naming both.
+    """
+    cols = config_columns(runs)
+    repeated = runs.duplicated(subset=cols, keep="first")
+    if not repeated.any():
+        return runs, ()
+    first = runs.groupby(cols, dropna=False, sort=False)["run"].transform("first")
+    pairs = tuple(zip(runs.loc[repeated, "run"], first[repeated]))
+    listing = "; ".join(f"{dup} (repeats {orig})" for dup, orig in pairs)
+    warnings.warn(f"dropped {len(pairs)} run(s) that repeat another run's method, weights, seed and config; a re-run "
+                  f"is not another seed: {listing}", DuplicateRunWarning, stacklevel=3)
+    return runs[~repeated].reset_index(drop=True), pairs
 
 
 def varying_axes(runs: pd.DataFrame, exclude=()) -> list[str]:
@@ -247,5 +317,8 @@ def load_wandb(project: str, entity: str | None = None, *, steps: bool = False, 
                       SkippedRunWarning, stacklevel=2)
     if not rows:
         raise ValueError(f"no finished runs with eval metrics in W&B project {project!r}")
+    runs, duplicates = drop_duplicate_runs(pd.DataFrame(rows))
     step_table = pd.concat(history, ignore_index=True) if history else None
-    return RunTables(pd.DataFrame(rows), step_table, tuple(skipped))
+    if step_table is not None:
+        step_table = step_table[step_table["run"].isin(runs["run"])]
+    return RunTables(runs, step_table, tuple(skipped), duplicates)

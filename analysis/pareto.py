@@ -1,16 +1,19 @@
-"""`python -m analysis.pareto runs/ [--out DIR] [--ref 0 0]`: Pareto fronts and hypervolumes.
+"""`python -m analysis.pareto runs/ [--out DIR] [--ref 0 0] [--eafdiff A B]`: Pareto fronts, hypervolumes and
+what the seeds can tell apart.
 
-For each task and model: the runs no other run dominates (over the task's eval axes), each method's
-front across its weight sweep (seed-averaged points), each method's hypervolume per seed with its
-mean and bootstrap CI, and how many of a method's sweep points another method's front dominates.
-Outputs in --out (default reports/pareto): runs.csv, points.csv, hypervolume.csv, dominance.csv,
-front_<task>_<model>.png/.pdf, hypervolume_<task>_<model>.png/.pdf, report.md; a summary is printed.
+For each panel (task and model, split by any varying config axis): the runs no other run dominates,
+each method's front across its weight sweep (seed-averaged points), each method's hypervolume per seed
+with its mean and bootstrap CI, how many of a method's sweep points another method's front dominates,
+the probability of improvement of every ordered pair of methods, which pairs the seeds can rank and how
+many seeds the others would need, attainment surfaces across seeds and the EAF difference of two methods
+(2-D panels), and IGD+/additive epsilon where the task has a known front. Across panels: mean and IQM of
+the normalised hypervolume with stratified bootstrap intervals, and performance profiles.
+Outputs in --out (default reports/pareto): report.md, CSVs and PNG+PDF plots (list in docs/analysis.md).
 Reference point: 0 on every axis unless --ref is given (see analysis.frontier).
 """
 from __future__ import annotations
 
 import argparse
-import itertools
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,13 +21,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis import attainment, compare, indicators
 from analysis import frontier as F
 from analysis import style
-from analysis.load import SPLIT_AXES, load_runs, panel_labels, slug
-from analysis.tables import fmt, markdown
-
-
-MAX_LISTED = 40   # non-dominated runs listed in report.md; runs.csv flags all of them
+from analysis.checks import check_out_dir
+from analysis.load import SPLIT_AXES, load_runs, panel_labels
+from analysis.pareto_report import plot_fronts, plot_hypervolume, write_outputs  # noqa: F401 (the API)
+from analysis.tables import fmt
 
 
 @dataclass(frozen=True)
@@ -38,149 +41,107 @@ class ParetoResult:
     dominance: pd.DataFrame    # dominance_table rows
     axes: dict                 # panel -> list of eval/<axis> columns
     refs: dict                 # panel -> reference point (D,)
+    seed_hv: pd.DataFrame       # panel, method, seed, hypervolume, hv_norm, n_points, task, model
+    improvement: pd.DataFrame   # compare.improvement_table
+    aggregate: pd.DataFrame     # compare.aggregate_table
+    profile: pd.DataFrame       # compare.profile_table
+    indicators: pd.DataFrame    # indicators.indicator_table (empty: no known front)
+    eaf: pd.DataFrame           # attainment.eaf_table
+    eafdiff: dict              # panel -> (a, b) compared by the EAF difference
+    excluded: tuple = ()       # runs left out for a NaN eval value: (panel, run)
+    level: float = 0.95
+    power: float = 0.8
 
 
-def analyse(runs: pd.DataFrame, *, ref=None, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> ParetoResult:
+def check_settings(n_boot: int, level: float, power: float) -> None:
+    """Raise a ValueError saying how to fix a bad bootstrap/test setting."""
+    if n_boot < 1:
+        raise ValueError(f"--n-boot must be a positive number of bootstrap resamples (e.g. 2000), got {n_boot}")
+    if not 0 < level < 1:
+        raise ValueError(f"--level must be a confidence level in (0, 1) such as 0.95, got {level}")
+    if not 0 < power < 1:
+        raise ValueError(f"--power must be in (0, 1) such as 0.8, got {power}")
+
+
+def eafdiff_pair(hv: pd.DataFrame, requested=None) -> tuple[str, str] | None:
+    """The two methods of one panel's hypervolume table to compare by EAF difference: ``requested`` when
+    both ran there; by default dvao against the best other method by mean hypervolume (its strongest
+    rival), or without dvao the two best methods; None when fewer than two methods ran."""
+    ranked = hv.sort_values("hv_mean", ascending=False).method.tolist()
+    if requested:
+        return tuple(requested) if set(requested) <= set(ranked) else None
+    if len(ranked) < 2:
+        return None
+    if "dvao" in ranked:
+        return "dvao", next(m for m in ranked if m != "dvao")
+    return ranked[0], ranked[1]
+
+
+def _normalise(per_seed: pd.DataFrame, runs: pd.DataFrame, axes: list[str], ref, panel: str) -> pd.Series:
+    """Per-seed hypervolume / the hypervolume of the panel's reference front (every run of every method
+    and seed): 1 = as good as everything seen in the panel together. NaN, with a warning, when no run
+    beats the reference point on every axis (every hypervolume is then 0 and says nothing)."""
+    best = F.hypervolume(runs[axes].to_numpy(), ref)
+    if best > 0:
+        return per_seed["hypervolume"] / best
+    warnings.warn(f"{panel}: no run beats the reference point {ref.tolist()} on every axis, so every hypervolume "
+                  f"is 0; lower --ref", stacklevel=3)
+    return pd.Series(np.nan, index=per_seed.index)
+
+
+def analyse(runs: pd.DataFrame, *, ref=None, n_boot: int = 2000, level: float = 0.95, seed: int = 0,
+            power: float = 0.8, eafdiff=None) -> ParetoResult:
     """Run every Pareto computation on a runs table (analysis.load); pure, no I/O.
 
     Runs are analysed per task and model, and separately per value of any split axis (load.SPLIT_AXES,
-    e.g. G) that varies among them: a front mixing group sizes would compare unlike experiments."""
+    e.g. G) that varies among them: a front mixing group sizes would compare unlike experiments. A run
+    with a missing (NaN) eval value is left out with a warning. ``eafdiff``: (a, b) methods for the EAF
+    difference plot (default: see eafdiff_pair); ``power``: for the seed counts (compare.improvement_table)."""
+    check_settings(n_boot, level, power)
+    if eafdiff and len(set(eafdiff)) != 2:
+        raise ValueError(f"--eafdiff needs two different methods, got {' '.join(eafdiff)}")
     runs = runs.copy()
     runs["panel"] = panel_labels(runs)
     runs["nondominated"] = False
-    points, hvs, doms, axes_by, refs = [], [], [], {}, {}
+    points, hvs, doms, seeds, axes_by, refs, excluded, pairs, kept = [], [], [], [], {}, {}, [], {}, []
     for panel, grp in runs.groupby("panel", sort=True):
         axes = F.axes_of(grp)
         r = F.reference_point(len(axes), ref)
-        bad = grp[axes].isna().any(axis=1)
-        if bad.any():
-            warnings.warn(f"{panel}: ignoring {int(bad.sum())} runs with a missing eval metric: "
-                          f"{', '.join(grp.loc[bad, 'run'])}", stacklevel=2)
-            grp = grp[~bad]
+        grp, missing = F.drop_missing(grp, axes, panel)
+        excluded += [(panel, run) for run in missing]
+        if grp.empty:
+            continue
+        kept.append(grp)
         runs.loc[grp.index, "nondominated"] = F.flag_nondominated(grp, axes)
         pts = F.sweep_points(grp, axes)
         tag = {"panel": panel, **{a: grp[a].iloc[0] for a in SPLIT_AXES if a in grp and grp[a].nunique() == 1}}
+        per_seed = F.seed_hypervolumes(grp, axes, r)
+        per_seed["hv_norm"] = _normalise(per_seed, grp, axes, r, panel)
+        seeds.append(per_seed.assign(panel=panel))
         points.append(pts.assign(**tag))
-        hvs.append(F.hypervolume_table(grp, axes, r, n_boot=n_boot, level=level, seed=seed).assign(**tag))
+        hv = F.hypervolume_table(grp, axes, r, n_boot=n_boot, level=level, seed=seed, per_seed=per_seed).assign(**tag)
+        hvs.append(hv)
         doms.append(F.dominance_table(pts, axes).assign(**tag))
         axes_by[panel], refs[panel] = axes, r
-    return ParetoResult(runs, pd.concat(points, ignore_index=True), pd.concat(hvs, ignore_index=True),
-                        pd.concat(doms, ignore_index=True), axes_by, refs)
-
-
-def _staircase(front: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """x, y of the maximising 2-D front's attainment staircase through ``front`` (F, 2)."""
-    front = front[np.argsort(front[:, 0])]
-    xs, ys = [], []
-    for i, (x, y) in enumerate(front):
-        if i:  # drop from the previous point to this one's height first: the corner below, not above
-            xs.append(front[i - 1, 0]), ys.append(y)
-        xs.append(x), ys.append(y)
-    return np.array(xs), np.array(ys)
-
-
-def _in(table: pd.DataFrame, panel: str) -> pd.DataFrame:
-    return table[table["panel"] == panel]
-
-
-def plot_fronts(result: ParetoResult, panel: str, stem: Path) -> list[str]:
-    """Scatter of every run (faint), each method's sweep points and front, the overall front ringed."""
-    import matplotlib.pyplot as plt
-
-    axes = result.axes[panel]
-    runs, pts = _in(result.runs, panel), _in(result.points, panel)
-    pairs = list(itertools.combinations(range(len(axes)), 2))
-    fig, subplots = plt.subplots(1, len(pairs), figsize=(5 * len(pairs), 4.5), squeeze=False)
-    for ax, (i, j) in zip(subplots[0], pairs):
-        xi, yj = axes[i], axes[j]
-        for m in style.method_order(runs["method"].unique()):
-            c, mk = style.color(m), style.marker(m)
-            mr, mp = runs[runs.method == m], pts[pts.method == m]
-            ax.scatter(mr[xi], mr[yj], color=c, marker=mk, s=14, alpha=0.25, linewidths=0)
-            ax.scatter(mp[xi], mp[yj], color=c, marker=mk, s=50, label=style.label(m), edgecolors="white")
-            if len(axes) == 2:
-                front = mp[mp.on_front][[xi, yj]].to_numpy()
-                if len(front):
-                    ax.plot(*_staircase(front), color=c, lw=1.5)
-        nd = runs[runs.nondominated]
-        ax.scatter(nd[xi], nd[yj], s=120, facecolors="none", edgecolors="black", lw=0.8, label="non-dominated run")
-        ax.set_xlabel(xi), ax.set_ylabel(yj), ax.grid(alpha=0.3)
-    subplots[0][0].legend(fontsize=8, loc="lower left")
-    fig.suptitle(f"{panel}: runs (faint), seed-mean sweep points and method fronts")
-    paths = style.save(fig, stem)
-    plt.close(fig)
-    return paths
-
-
-def plot_hypervolume(result: ParetoResult, panel: str, stem: Path) -> list[str]:
-    """Bar per method: mean per-seed hypervolume with its bootstrap CI as error bars."""
-    import matplotlib.pyplot as plt
-
-    hv = _in(result.hypervolume, panel)
-    fig, ax = plt.subplots(figsize=(1.1 * len(hv) + 2, 3.5))
-    x = np.arange(len(hv))
-    err = np.vstack([hv.hv_mean - hv.ci_lo, hv.ci_hi - hv.hv_mean]).clip(min=0)
-    ax.bar(x, hv.hv_mean, color=[style.color(m) for m in hv.method],
-           yerr=np.nan_to_num(err), capsize=4)
-    ax.set_xticks(x, [style.label(m) for m in hv.method])
-    ax.set_ylabel("hypervolume (mean over seeds)")
-    ax.set_title(f"{panel}: ref {result.refs[panel].tolist()}, bootstrap CI")
-    ax.grid(axis="y", alpha=0.3)
-    paths = style.save(fig, stem)
-    plt.close(fig)
-    return paths
-
-
-def _hv_view(hv: pd.DataFrame, level: float) -> pd.DataFrame:
-    pct = int(round(level * 100))
-    view = hv.set_index("method")[["n_seeds", "n_weights", "hv_mean", "ci_lo", "ci_hi", "hv_of_mean_front"]]
-    return view.rename(columns={"ci_lo": f"{pct}% CI lo", "ci_hi": f"{pct}% CI hi"})
-
-
-def _dominance_view(dom: pd.DataFrame) -> pd.DataFrame:
-    view = dom.pivot(index="method", columns="by", values="n_dominated")
-    order = style.method_order(dom["method"].unique())
-    cols = [m for m in order if m in view.columns] + ["any other"]
-    view = view.reindex(index=order, columns=cols)
-    view.insert(0, "points", dom.groupby("method")["n_points"].first().reindex(order))
-    return view.astype("Int64")   # counts; the diagonal stays empty
-
-
-def write_outputs(result: ParetoResult, out: Path, level: float = 0.95) -> Path:
-    """Write CSVs, plots and report.md into ``out``; returns the report's path."""
-    out.mkdir(parents=True, exist_ok=True)
-    runs = result.runs.drop(columns=["path"]).assign(objectives=lambda d: d.objectives.map(",".join),
-                                                      eval_axes=lambda d: d.eval_axes.map(",".join))
-    runs.to_csv(out / "runs.csv", index=False)
-    result.points.to_csv(out / "points.csv", index=False)
-    result.hypervolume.to_csv(out / "hypervolume.csv", index=False)
-    result.dominance.to_csv(out / "dominance.csv", index=False)
-    lines = ["# Pareto analysis", "",
-             "All eval axes are maximised. Points are seed means per (method, weights); a method's front is the",
-             "non-dominated subset of its own sweep. Hypervolume is computed per seed over that seed's sweep points,",
-             f"then averaged; the interval is a {int(round(level * 100))}% percentile bootstrap over seeds "
-             "(NaN with a single seed).", "",
-             "Files: runs.csv, points.csv, hypervolume.csv, dominance.csv.", ""]
-    for panel, axes in result.axes.items():
-        name = slug(panel)
-        plot_fronts(result, panel, out / f"front_{name}")
-        plot_hypervolume(result, panel, out / f"hypervolume_{name}")
-        sel = lambda d: _in(d, panel)  # noqa: E731
-        runs_tm = sel(result.runs)
-        nd = runs_tm[runs_tm.nondominated]
-        lines += [f"## {panel}", "",
-                  f"Axes: {', '.join(axes)}; reference point {result.refs[panel].tolist()}; "
-                  f"{len(runs_tm)} runs, {len(nd)} non-dominated.", "",
-                  f"![fronts](front_{name}.png)", "", f"![hypervolume](hypervolume_{name}.png)", "",
-                  "### Hypervolume", "", markdown(_hv_view(sel(result.hypervolume), level)),
-                  "### Sweep points dominated by another method's front", "",
-                  "Row: the method whose points are counted; column: the method whose front dominates them.", "",
-                  markdown(_dominance_view(sel(result.dominance))),
-                  "### Non-dominated runs", "",
-                  markdown(nd.head(MAX_LISTED).set_index("run")[["method", "weights", "seed", *axes]]),
-                  f"({len(nd) - MAX_LISTED} more: the `nondominated` column of runs.csv)\n" if len(nd) > MAX_LISTED else ""]
-    (out / "report.md").write_text("\n".join(lines))
-    return out / "report.md"
+        pair = eafdiff_pair(hv, eafdiff) if len(axes) == 2 else None
+        if pair:
+            pairs[panel] = pair
+    if not kept:
+        raise ValueError("every run has a missing (NaN) eval metric; nothing to analyse")
+    if eafdiff and not pairs:
+        raise ValueError(f"--eafdiff {' '.join(eafdiff)}: no 2-D panel has runs of both; methods present: "
+                         f"{', '.join(style.method_order(runs.method.unique()))}")
+    used = pd.concat(kept)
+    seed_hv = pd.concat(seeds, ignore_index=True)[["panel", "method", "seed", "hypervolume", "hv_norm", "n_points",
+                                                   "task", "model"]]
+    kw = dict(n_boot=n_boot, level=level, seed=seed)
+    return ParetoResult(
+        runs, pd.concat(points, ignore_index=True), pd.concat(hvs, ignore_index=True),
+        pd.concat(doms, ignore_index=True), axes_by, refs, seed_hv=seed_hv,
+        improvement=compare.improvement_table(seed_hv, power=power, **kw),
+        aggregate=compare.aggregate_table(seed_hv, **kw), profile=compare.profile_table(seed_hv, **kw),
+        indicators=indicators.indicator_table(used, axes_by), eaf=attainment.eaf_table(used, axes_by),
+        eafdiff=pairs, excluded=tuple(excluded), level=level, power=power)
 
 
 def print_summary(result: ParetoResult) -> None:
@@ -193,7 +154,8 @@ def print_summary(result: ParetoResult) -> None:
         table = Table(title=panel)
         for col in ("method", "seeds", "HV mean", "CI", "front pts", "dominated by others"):
             table.add_column(col, justify="left" if col == "method" else "right")
-        hv, pts, dom = _in(result.hypervolume, panel), _in(result.points, panel), _in(result.dominance, panel)
+        sel = lambda d: d[d["panel"] == panel]  # noqa: E731
+        hv, pts, dom = sel(result.hypervolume), sel(result.points), sel(result.dominance)
         dom = dom[dom.by == "any other"].set_index("method")
         for row in hv.itertuples():
             front = int(pts[(pts.method == row.method)].on_front.sum())
@@ -211,15 +173,23 @@ def main(argv=None) -> ParetoResult:
     parser.add_argument("--ref", type=float, nargs="+", default=None,
                         help="hypervolume reference point, one value per eval axis (default: 0 on every axis)")
     parser.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples (default 2000)")
-    parser.add_argument("--level", type=float, default=0.95, help="confidence level (default 0.95)")
+    parser.add_argument("--level", type=float, default=0.95, help="confidence level of every interval (default 0.95)")
+    parser.add_argument("--power", type=float, default=0.8,
+                        help="power for the seeds-needed estimate (default 0.8)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap RNG seed (default 0)")
+    parser.add_argument("--eafdiff", nargs=2, metavar=("A", "B"), default=None,
+                        help="the two methods whose EAF difference is plotted (default: dvao against its best "
+                             "rival by mean hypervolume, else the two best methods)")
     args = parser.parse_args(argv)
     try:
+        check_settings(args.n_boot, args.level, args.power)
+        check_out_dir(args.out)
         tables = load_runs(args.runs, steps=False)
-        result = analyse(tables.runs, ref=args.ref, n_boot=args.n_boot, level=args.level, seed=args.seed)
+        result = analyse(tables.runs, ref=args.ref, n_boot=args.n_boot, level=args.level, seed=args.seed,
+                         power=args.power, eafdiff=args.eafdiff)
     except (FileNotFoundError, ValueError) as err:
         parser.error(str(err))
-    report = write_outputs(result, Path(args.out), level=args.level)
+    report = write_outputs(result, Path(args.out), skipped=tables.skipped, duplicates=tables.duplicates)
     print_summary(result)
     print(f"report: {report}")
     return result

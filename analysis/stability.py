@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import style
+from analysis.checks import check_out_dir
 from analysis.load import load_runs, panel_labels, slug
 from workbench import metrics as M
 
@@ -105,6 +106,7 @@ def main(argv=None) -> pd.DataFrame:
     if args.smooth is not None and args.smooth < 1:
         parser.error(f"--smooth must be a positive number of steps, got {args.smooth}")
     try:
+        check_out_dir(args.out)
         tables = load_runs(args.runs)
         runs = tables.runs
         if args.weights is not None:

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import sys
-from urllib.parse import urlparse
 
 from workbench import metrics as M
+from workbench.logger import wandb_server_problem
 
 SECTIONS = ("objectives", "weights", "variances", "advantages", "train", "eval")
 GROUP_KEY = "method.name"   # the W&B config key the trainer logs each run's method under
@@ -49,13 +48,8 @@ def check_online(timeout: float = 3.0) -> tuple[bool, str]:
         return False, f"WANDB_MODE={mode}; set WANDB_MODE=online to build dashboards"
     if not os.environ.get("WANDB_API_KEY"):
         return False, "no WANDB_API_KEY in the environment; export it (see `wandb login`) to build dashboards"
-    url = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai"))
-    host, port = url.hostname or "api.wandb.ai", url.port or (80 if url.scheme == "http" else 443)
-    try:
-        socket.create_connection((host, port), timeout=timeout).close()
-    except OSError as err:
-        return False, f"cannot reach the W&B server {host}:{port} ({err}); offline runs sync later with `wandb sync`"
-    return True, ""
+    problem = wandb_server_problem(timeout)  # the probe the run logger uses too
+    return (False, problem) if problem else (True, "")
 
 
 def _line(keys, title=None):

@@ -2,8 +2,12 @@
 
 Generates 1,000 synthetic run directories (analysis.synthetic: 5 methods x 5 weights x 40 seeds, 500
 metric records each) and times, for 250, 500 and 1,000 of them:
-  pareto   load_runs(steps=False) + analyse (fronts, hypervolumes, 2,000-sample bootstrap CIs, dominance)
-  outputs  write_outputs: CSVs, PNG+PDF plots and report.md
+  pareto   load_runs(steps=False) + analyse: fronts, hypervolumes, dominance, and the comparison measures,
+           each with 2,000 bootstrap resamples: per-method CIs, the probability of improvement of every
+           pair of methods (40 x 40 seeds each), mean/IQM aggregates, performance profiles (101
+           thresholds), attainment surfaces
+  outputs  write_outputs: CSVs, PNG+PDF plots (fronts, hypervolume, PoI, attainment surfaces, EAF
+           difference, aggregates, profiles) and report.md
   steps    load_runs(steps=True): also parse every metrics.jsonl into the long per-step table
 and the whole `python -m analysis.pareto` command on 1,000 runs (fresh interpreter, imports included).
 Ratios are against the 250-run baseline: linear growth shows as ratios near 2 and 4.

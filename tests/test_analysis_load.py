@@ -8,7 +8,7 @@ import warnings
 import pytest
 
 from analysis import synthetic
-from analysis.load import SkippedRunWarning, load_runs, weights_key
+from analysis.load import DuplicateRunWarning, SkippedRunWarning, load_runs, weights_key
 from workbench import metrics as M
 from workbench.store import METRICS, STATUS, SUMMARY, RunStore, read_jsonl
 
@@ -37,7 +37,8 @@ def test_broken_and_partial_runs_are_skipped_with_a_warning_naming_them(mixed_ru
         tables = load_runs(root)
     message = str(record[0].message)
     assert "skipped 4 of 9 runs" in message
-    for name, reason in [("ac_w0.5_G8_s1", "failed at step 6: RuntimeError"), ("gdpo_w0.5_G8_s1", "running at step 6"),
+    for name, reason in [("ac_w0.5_G8_s1", "status.json: failed at step 6: RuntimeError"),
+                         ("gdpo_w0.5_G8_s1", "status.json: stale at step 6"),
                          ("ac_w0.5_G8_s3", "summary.json lacks eval_axes"), ("never_started", "no status.json")]:
         assert f"{name} ({reason}" in message, (name, message)
     assert sorted(s[0].rsplit("/", 1)[-1] for s in tables.skipped) == [
@@ -116,3 +117,106 @@ def test_include_incomplete_keeps_running_runs_with_a_summary(tmp_path):
 def test_weights_key():
     assert weights_key(None, 4) == "0.25,0.25,0.25,0.25"
     assert weights_key([0.1, 0.9], 2) == "0.1,0.9"
+
+
+def _rewrite(path, name, text: str | bytes):
+    (path / name).unlink()
+    (path / name).write_bytes(text if isinstance(text, bytes) else text.encode())
+
+
+def _summary_with(**changes):
+    def edit(path):
+        summary = json.loads((path / SUMMARY).read_text())
+        _rewrite(path, SUMMARY, json.dumps({**summary, **changes}))
+    return edit
+
+
+def _status_with(status):
+    def edit(path):
+        record = json.loads((path / STATUS).read_text())
+        _rewrite(path, STATUS, json.dumps({**record, "status": status}))
+    return edit
+
+
+HOSTILE = {   # how a run directory is broken -> what the warning must say about it
+    "binary summary": (lambda p: _rewrite(p, SUMMARY, bytes(range(256)) * 4), "summary.json is not UTF-8 text"),
+    "truncated summary": (lambda p: _rewrite(p, SUMMARY, (p / SUMMARY).read_text()[:60]),
+                          "summary.json is not valid JSON (truncated?)"),
+    "summary is a list": (lambda p: _rewrite(p, SUMMARY, "[1, 2]"), "summary.json holds a JSON list, not an object"),
+    "status is a list": (lambda p: _rewrite(p, STATUS, '["done"]'), "status.json holds a JSON list, not an object"),
+    "status is a string": (lambda p: _rewrite(p, STATUS, '"done"'), "status.json holds a JSON str, not an object"),
+    "binary status": (lambda p: _rewrite(p, STATUS, b"\xff\xfe\x00garbage"), "status.json is not UTF-8 text"),
+    "string seed": (_summary_with(seed="three"), "summary.json: seed is 'three' (str), expected an integer"),
+    "string eval value": (_summary_with(**{"eval/accuracy": "high"}),
+                          "summary.json: eval/accuracy is 'high' (str), expected a number or null"),
+    "string weights": (_summary_with(weights="0.5,0.5"), "summary.json: weights is '0.5,0.5' (str)"),
+    "objectives not a list": (_summary_with(objectives="accuracy"), "summary.json: objectives is 'accuracy'"),
+    "interrupted": (_status_with("interrupted"), "status.json: interrupted at step"),
+    "stale": (_status_with("stale"), "status.json: stale at step"),
+    "summary is a folder": (lambda p: ((p / SUMMARY).unlink(), (p / SUMMARY).mkdir()), "summary.json cannot be read"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_a_broken_file_skips_only_its_run_with_a_warning_naming_file_and_reason(tmp_path, case):
+    good = synthetic.write_sweep(tmp_path, methods=("rc",), w0s=(0.3, 0.7), seeds=(0,), steps=4)
+    bad = synthetic.write_run(tmp_path, method="dvao", seed=5, steps=4)
+    breaker, reason = HOSTILE[case]
+    breaker(bad)
+    with pytest.warns(SkippedRunWarning) as record:
+        tables = load_runs(tmp_path)
+    message = " ".join(str(w.message) for w in record)
+    assert f"{bad.relative_to(tmp_path).as_posix()} ({reason}" in message, message
+    assert sorted(tables.runs.path) == sorted(map(str, good)) and len(tables.steps) == 2 * 4
+
+
+def test_binary_or_ill_typed_metrics_keep_the_run_and_its_readable_steps(tmp_path):
+    binary = synthetic.write_run(tmp_path, method="rc", seed=0, steps=5)
+    typed = synthetic.write_run(tmp_path, method="rc", seed=1, steps=5)
+    (binary / METRICS).write_bytes(bytes(range(256)) * 8)
+    lines = (typed / METRICS).read_text().splitlines()
+    record = json.loads(lines[1])
+    lines[1] = json.dumps({**record, M.LOSS: "oops"})
+    lines[3] = "[1, 2, 3]"
+    (typed / METRICS).write_text("\n".join(lines) + "\n")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tables = load_runs(tmp_path)
+    text = " ".join(str(w.message) for w in caught)
+    assert f"{binary / METRICS}: skipping" in text and f"{typed / METRICS}: skipping 1 truncated or corrupt" in text
+    assert len(tables.runs) == 2
+    steps = tables.steps[tables.steps.run == typed.relative_to(tmp_path).as_posix()]
+    assert steps[M.STEP].tolist() == [1, 2, 3, 5]
+    assert math.isnan(steps.loc[steps[M.STEP] == 2, M.LOSS].item())     # the string became a gap, not a 0
+    assert steps.loc[steps[M.STEP] == 2, M.GRAD_NORM].item() == pytest.approx(record[M.GRAD_NORM])
+
+
+def test_a_rerun_of_the_same_config_and_seed_is_not_another_seed(tmp_path):
+    first = synthetic.write_run(tmp_path, method="dvao", seed=0, steps=4, sweep="a")
+    again = synthetic.write_run(tmp_path, method="dvao", seed=0, steps=4, sweep="b")     # same job, other sweep
+    other_seed = synthetic.write_run(tmp_path, method="dvao", seed=1, steps=4, sweep="b")
+    other_config = synthetic.write_run(tmp_path, method="dvao", seed=0, steps=4, sweep="b", extra={"noise": 0.1})
+    other_steps = synthetic.write_run(tmp_path, method="dvao", seed=0, steps=6, sweep="c")
+    with pytest.warns(DuplicateRunWarning) as record:
+        tables = load_runs(tmp_path)
+    rel = lambda p: p.relative_to(tmp_path).as_posix()  # noqa: E731
+    assert f"{rel(again)} (repeats {rel(first)})" in str(record[0].message)
+    assert tables.duplicates == ((rel(again), rel(first)),)
+    assert sorted(tables.runs.path) == sorted(map(str, [first, other_seed, other_config, other_steps]))
+    assert set(tables.steps.run) == set(tables.runs.run)
+
+
+def test_empty_runs_path_is_an_error():
+    with pytest.raises(FileNotFoundError, match="the runs path is empty"):
+        load_runs("")
+
+
+def test_known_front_from_the_summary(tmp_path):
+    ok = synthetic.write_run(tmp_path, method="rc", seed=0, steps=4)
+    _summary_with(known_front=[[0.0, 1.0], [1.0, 0.0]])(ok)
+    bad = synthetic.write_run(tmp_path, method="rc", seed=1, steps=4)
+    _summary_with(known_front=[[0.0, 1.0, 2.0]])(bad)
+    with pytest.warns(UserWarning, match=f"{bad / SUMMARY}: ignoring known_front"):
+        runs = load_runs(tmp_path, steps=False).runs.set_index("path")
+    assert runs.loc[str(ok), "known_front"] == ((0.0, 1.0), (1.0, 0.0))
+    assert not isinstance(runs.loc[str(bad), "known_front"], tuple)

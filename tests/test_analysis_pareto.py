@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import subprocess
 import sys
 
@@ -12,6 +13,7 @@ import pytest
 from analysis import frontier as F
 from analysis import pareto, synthetic
 from analysis.load import SkippedRunWarning, load_runs
+from workbench.store import SUMMARY
 
 
 def brute_nondominated(points):
@@ -108,7 +110,7 @@ def test_cli_end_to_end_writes_consistent_tables_plots_and_report(tmp_path):
     synthetic.write_sweep(runs, methods=("rc", "dvao"), w0s=(0.2, 0.8), seeds=(0, 1), steps=4, task="tool")
     synthetic.write_run(runs, method="gdpo", status="failed", steps=4)
     out = tmp_path / "out"
-    with pytest.warns(SkippedRunWarning, match="gdpo_w0.5_G8_s0 \\(failed"):
+    with pytest.warns(SkippedRunWarning, match="gdpo_w0.5_G8_s0 \\(status.json: failed"):
         pareto.main([str(runs), "--out", str(out), "--n-boot", "300"])
     table = pd.read_csv(runs.parent / "out" / "runs.csv")
     assert len(table) == 2 * 2 * 2 + 2 + 2 * 2 * 2 and "gdpo" not in set(table.method)
@@ -164,3 +166,58 @@ def test_three_axes_give_pairwise_front_plots(tmp_path):
         assert hv.loc[m, "hv_mean"] == pytest.approx(np.mean(per_seed))
     paths = pareto.plot_fronts(result, "tool / tiny", tmp_path / "front")
     assert all((tmp_path / f"front.{e}").stat().st_size > 1000 for e in ("png", "pdf")) and len(paths) == 2
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--n-boot", "0"], "--n-boot must be a positive number of bootstrap resamples"),
+    (["--level", "95"], "--level must be a confidence level in (0, 1)"),
+    (["--power", "1.5"], "--power must be in (0, 1)"),
+    (["--out", "{file}"], "is a file, not a folder"),
+    (["--out", "{file}/sub"], "is a file, not a folder"),
+    (["--eafdiff", "dvao", "grpo"], "--eafdiff dvao grpo: no 2-D panel has runs of both; methods present: rc, dvao"),
+    (["--eafdiff", "dvao", "dvao"], "--eafdiff needs two different methods"),
+])
+def test_cli_bad_settings_fail_before_anything_is_written(tmp_path, capsys, args, message):
+    runs = tmp_path / "runs"
+    synthetic.write_sweep(runs, methods=("rc", "dvao"), w0s=(0.3,), seeds=(0, 1), steps=2)
+    (tmp_path / "a_file").write_text("keep me")
+    args = [a.replace("{file}", str(tmp_path / "a_file")) for a in args]
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exit_:
+        pareto.main([str(runs), *(["--out", str(out)] if "--out" not in args else []), *args])
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+    assert not out.exists() and (tmp_path / "a_file").read_text() == "keep me"
+
+
+@pytest.mark.parametrize("root, message", [("", "the runs path is empty"), ("missing", "is not a directory"),
+                                           (".", "no run directories")])
+def test_cli_wrong_or_empty_root(tmp_path, capsys, root, message):
+    (tmp_path / "empty").mkdir()
+    path = root if root == "" else str(tmp_path / "empty" / root)
+    with pytest.raises(SystemExit):
+        pareto.main([path, "--out", str(tmp_path / "out")])
+    assert message in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+def test_cli_eafdiff_pair_and_nan_runs_left_out_with_a_warning(tmp_path):
+    runs = tmp_path / "runs"
+    synthetic.write_sweep(runs, methods=("rc", "ac", "dvao"), w0s=(0.3, 0.7), seeds=(0, 1), steps=2)
+    nan_run = synthetic.write_run(runs, method="ac", w0=0.5, seed=0, steps=2)
+    summary = json.loads((nan_run / SUMMARY).read_text())
+    (nan_run / SUMMARY).write_text(json.dumps({**summary, "eval/accuracy": None}))
+    out = tmp_path / "out"
+    with pytest.warns(UserWarning, match="ignoring 1 runs with a missing \\(NaN\\) eval metric: .*ac_w0.5_G8_s0"):
+        result = pareto.main([str(runs), "--out", str(out), "--n-boot", "100", "--eafdiff", "ac", "rc"])
+    assert result.eafdiff == {"math / tiny": ("ac", "rc")}
+    assert (out / "eafdiff_math_tiny_ac_vs_rc.png").stat().st_size > 1000
+    seeds = pd.read_csv(out / "seed_hypervolume.csv")
+    assert list(seeds.columns[:4]) == ["panel", "method", "seed", "hypervolume"]
+    assert seeds[(seeds.method == "ac")].n_points.tolist() == [2, 2]      # the NaN run counts nowhere
+    report = (out / "report.md").read_text()
+    assert "left out for a missing (NaN) eval value: `math/tiny/synthetic/ac_w0.5_G8_s0`" in report
+    for name in ("improvement", "aggregate", "profile", "eaf"):
+        assert len(pd.read_csv(out / f"{name}.csv"))
+    assert "### What the seeds can tell apart" in report and "![eaf](eaf_math_tiny.png)" in report
+    with pytest.warns(UserWarning, match="missing \\(NaN\\)"):
+        default = pareto.analyse(load_runs(runs, steps=False).runs, n_boot=50)
+    assert default.eafdiff == {"math / tiny": ("dvao", "ac")}        # dvao against its strongest rival

@@ -123,3 +123,20 @@ def test_k_ablation_compares_on_the_axes_every_k_shares():
     hv = per_seed.set_index(["method", "K"])["hypervolume"]
     # one point per cell: the box [0, accuracy] x [0, length], the format axis left out
     assert hv.to_dict() == pytest.approx({("rc", 2): 0.25, ("rc", 3): 0.2, ("dvao", 2): 0.3, ("dvao", 3): 0.2})
+
+
+def test_ablation_leaves_a_nan_eval_out_instead_of_showing_a_zero(tmp_path):
+    root = tmp_path / "runs"
+    for G in (2, 8):
+        synthetic.write_sweep(root, methods=("rc", "dvao"), w0s=(0.5,), seeds=(0, 1), steps=2, G=G)
+    for seed in (0, 1):    # every rc run at G=2 lost its eval (e.g. a crashed evaluation wrote null)
+        path = root / "math" / "tiny" / "synthetic" / f"rc_w0.5_G2_s{seed}" / "summary.json"
+        path.write_text(json.dumps({**json.loads(path.read_text()), "eval/length_ok": None}))
+    with pytest.warns(UserWarning, match="ignoring 2 runs with a missing \\(NaN\\) eval metric: .*rc_w0.5_G2_s0"):
+        summary = ablation.main([str(root), "--by", "G", "--out", str(tmp_path / "out")])
+    assert summary[(summary.method == "rc") & (summary.G == 2)].empty        # no cell at all, least of all a 0
+    assert (summary[summary.metric == "hypervolume"]["mean"] > 0.3).all()
+    md = (tmp_path / "out" / "ablation_G.md").read_text()
+    rc_rows = [line for line in md.splitlines() if line.startswith("| rc |")]
+    assert rc_rows and all(line.split("|")[2].strip() == "–" for line in rc_rows)
+    assert "0.000" not in md

@@ -6,7 +6,8 @@ from hydra.errors import MissingConfigException
 
 from tests.test_run_support import compose_cfg
 from workbench import advantages
-from workbench.run import prepare_run_dir, run, wandb_settings
+from workbench.rundir import decide
+from workbench.run import run, wandb_settings
 from workbench.train import config as C
 
 
@@ -97,17 +98,19 @@ def test_wandb_names_and_tags_from_config():
 def test_resume_refuses_a_different_run(tmp_path):
     from omegaconf import OmegaConf
 
+    from workbench import store
+
     cfg = compose_cfg([f"run_dir={tmp_path}", "method=rc"])
-    (tmp_path / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+    store.RunStore(tmp_path).write_config(OmegaConf.to_yaml(cfg))
     spec = C.load(compose_cfg([f"run_dir={tmp_path}", "method=dvao", "resume=true"]))
     resolved = OmegaConf.to_container(compose_cfg([f"run_dir={tmp_path}", "method=dvao"]), resolve=True)
-    with pytest.raises(C.ConfigError, match="method.name"):
-        prepare_run_dir(spec, resolved)
+    with pytest.raises(C.ConfigError, match="method.name: 'rc' in the run dir, 'dvao' now"):
+        decide(tmp_path, spec, resolved)
 
 
 def test_fresh_run_never_deletes_a_foreign_directory(tmp_path):
     (tmp_path / "thesis.tex").write_text("precious")
     spec = C.load(compose_cfg([f"run_dir={tmp_path}"]))
-    with pytest.raises(C.ConfigError, match="not a run directory"):
-        prepare_run_dir(spec, {})
-    assert (tmp_path / "thesis.tex").exists()
+    with pytest.raises(C.ConfigError, match="did not create"):
+        decide(tmp_path, spec, {})
+    assert (tmp_path / "thesis.tex").read_text() == "precious"

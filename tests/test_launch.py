@@ -88,7 +88,7 @@ def test_every_rank_composes_the_same_config_and_output_folder(clean_env):
     jobs = [OmegaConf.to_container(OmegaConf.masked_copy(c, [k for k in c if k != "hydra"]), resolve=True) for c in ranks]
     assert jobs[0] == jobs[1] and jobs[0]["model"]["name"] == "qwen3-4b-base"
     dirs = [c.hydra.run.dir for c in ranks]
-    assert dirs == ["outputs/torchrun-3f2a"] * 2  # not each rank's clock
+    assert dirs == ["outputs/torchrun/3f2a"] * 2  # not each rank's clock
     log = OmegaConf.to_container(ranks[0].hydra.job_logging, resolve=False)["handlers"]["file"]["filename"]
     assert log.endswith("${hydra.job.name}${wb.rank_suffix:}.log")
     assert distributed.rank_suffix() == ".rank1"  # RANK=1 is still set: rank 1 logs to <job>.rank1.log

@@ -76,7 +76,7 @@ def test_tiny_run_per_method(tmp_path, method, extra):
         assert keys and not [k for k in keys if k.encode() not in blob]
 
 
-def test_interrupt_marks_failed_and_resume_continues(tmp_path, monkeypatch):
+def test_interrupt_marks_interrupted_and_resume_continues(tmp_path, monkeypatch):
     run_dir = tmp_path / "resumable"
     training_step = EstimatorGRPOTrainer.training_step
     calls = []
@@ -92,7 +92,7 @@ def test_interrupt_marks_failed_and_resume_continues(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         run(fast_cfg(run_dir, "steps=3"))
     status = store.read_status(run_dir)
-    assert status["status"] == "failed" and status["step"] == 2 and "KeyboardInterrupt" in status["error"]
+    assert status["status"] == "interrupted" and status["step"] == 2 and "KeyboardInterrupt" in status["error"]
     assert [r["step"] for r in records(run_dir / store.METRICS)] == [1, 2]
     assert (run_dir / "checkpoints" / "checkpoint-2").is_dir()
 

@@ -1,4 +1,4 @@
-"""Sweeps (issue 5): every sweep composes; real multiruns with the joblib and submitit-local launchers;
+"""Sweeps (issue 5): every sweep composes; real multiruns with the local and submitit-local launchers;
 re-running skips finished runs; one failing job neither stops the others nor goes unreported."""
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def bandit(*extra: str) -> list[str]:
     return ["task=bandit", "steps=20", "task.contexts=32", "sweep=smoke", *extra]
 
 
-def test_joblib_sweep_runs_then_rerun_skips_finished(tmp_path):
+def test_local_sweep_runs_then_rerun_skips_finished(tmp_path):
     done = multirun(tmp_path, *bandit("method=rc,dvao", "seed=0,1", "resume=true"))
     assert done.returncode == 0, done.stderr[-3000:]
     assert "4 finished, 0 skipped (already done), 0 failed" in done.stdout
@@ -99,7 +99,7 @@ def test_failing_job_does_not_stop_the_sweep_and_is_reported(tmp_path):
     assert res.returncode == 1, "a sweep with a failed job must exit non-zero"
     assert "2 finished, 0 skipped (already done), 2 failed" in res.stdout
     jobs = read_jobs(tmp_path / "sweep")
-    assert tally(jobs) == {"done": 2, "skipped": 0, "failed": 2}
+    assert tally(jobs) == {"done": 2, "skipped": 0, "failed": 2, "busy": 0, "interrupted": 0}
     failed = [j for j in jobs if j["outcome"] == "failed"]
     assert all("G=1" in j["overrides"] and "group size" in j["error"] for j in failed)
     assert all(Path(j["log"]).exists() for j in failed), "the report must point at an existing log"
@@ -118,7 +118,7 @@ def test_submitit_local_launcher_runs_a_sweep(tmp_path):
 
 
 def test_llm_sweep_smoke_with_tiny_model(tmp_path, tiny_math_dir):
-    """The path `make sweep-math` takes, shrunk: 2 methods x 2 seeds, 2 steps each, joblib."""
+    """The path `make sweep-math` takes, shrunk: 2 methods x 2 seeds, 2 steps each, local launcher."""
     res = multirun(tmp_path, "task=math", "method=rc,dvao", "seed=0,1", "steps=2", "sweep=smoke-llm",
                    "task.eval.n_prompts=8", "eval.every=0", "train.prompts_per_step=2", "G=4")
     assert res.returncode == 0, res.stderr[-3000:]

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import os
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -130,21 +129,6 @@ def setup_launch() -> None:
     """Before anything touches torch.distributed: the submitit and accelerate-config exports above."""
     export_submitit_env()
     export_accelerate_config()
-
-
-def launch_id() -> str:
-    """A name for this launch that every rank computes alike: Hydra's single-run output folder.
-
-    One process: the usual ``%Y-%m-%d/%H-%M-%S``. Under torchrun (and accelerate launch, which is
-    torchrun underneath) each rank would read its own clock and could land in another second, so
-    the folder is named after the rendezvous id that torchrun gives every rank (``--standalone``:
-    a fresh id per launch; multi-node: the ``--rdzv-id`` you pass). Submitit jobs are multiruns:
-    they write under ``hydra.sweep.dir``, fixed before the jobs start.
-    """
-    run_id = os.environ.get("TORCHELASTIC_RUN_ID")
-    if run_id and "WORLD_SIZE" in os.environ:
-        return f"torchrun-{run_id}"
-    return datetime.now().strftime("%Y-%m-%d/%H-%M-%S")
 
 
 def rank_suffix() -> str:

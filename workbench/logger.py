@@ -5,24 +5,43 @@
         log.log_eval(step, {"eval/accuracy": 0.5, ...})        # eval.jsonl + wandb.log
         log.finish(summary)                                    # summary.json, status done, W&B summary
 
-Leaving the ``with`` block through an exception, KeyboardInterrupt included, marks the run failed
-(status.json keeps the last logged step and the error) and closes W&B; whatever was logged before
-stays on disk because the store flushes every record. W&B is called directly rather than through
-TRL's ``report_to`` so that W&B and metrics.jsonl hold identical keys.
+Leaving the ``with`` block through an exception marks the run failed, or interrupted for a
+KeyboardInterrupt / SystemExit (Ctrl-C, a second SIGTERM, submitit's requeue), with the last logged
+step and the error in status.json, and closes W&B; whatever was logged before stays on disk because
+the store flushes every record. W&B is called directly rather than through TRL's ``report_to`` so
+that W&B and metrics.jsonl hold identical keys. Online W&B is used only when a short TCP probe
+reaches the server; otherwise the run logs offline with a warning (never wandb's 90 s init timeout).
 """
 from __future__ import annotations
 
+import logging
 import os
+import socket
 import traceback
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from workbench import store as run_store
-from workbench.store import DONE, FAILED, RUNNING, RunStore
+from workbench.store import DONE, FAILED, INTERRUPTED, RUNNING, RunStore
 
+log = logging.getLogger(__name__)
 WANDB_ID_FILE = "wandb_id.txt"  # kept in the run dir so a resumed run continues the same W&B run
+PROBE_TIMEOUT_S = 3.0
+
+
+def wandb_server_problem(timeout: float = PROBE_TIMEOUT_S) -> str | None:
+    """None when a TCP connection to the W&B server ($WANDB_BASE_URL, default api.wandb.ai) opens within
+    ``timeout`` seconds, else why not. wandb itself would retry for about 90 s before failing."""
+    url = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai"))
+    host, port = url.hostname or "api.wandb.ai", url.port or (80 if url.scheme == "http" else 443)
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as err:
+        return f"cannot reach the W&B server {host}:{port} ({err}); offline runs sync later with `wandb sync`"
+    return None
 
 
 @dataclass
@@ -44,21 +63,45 @@ class WandbSettings:
             return os.environ["WANDB_MODE"]
         return "online" if os.environ.get("WANDB_API_KEY") else "offline"
 
+    def usable_mode(self) -> str:
+        """``resolved_mode``, but offline (with a warning) when online W&B cannot work now: no API key
+        (wandb would prompt) or a server that does not answer the probe."""
+        mode = self.resolved_mode()
+        if mode != "online":
+            return mode
+        problem = None if os.environ.get("WANDB_API_KEY") else "no WANDB_API_KEY in the environment"
+        problem = problem or wandb_server_problem()
+        if problem:
+            log.warning("W&B online is not possible (%s): logging offline instead", problem)
+            return "offline"
+        return mode
+
 
 class RunLogger:
-    """Writes metrics to ``RunStore(run_dir)`` and, when ``wandb`` settings are given, to W&B."""
+    """Writes metrics to a RunStore and, when ``wandb`` settings are given, to W&B.
 
-    def __init__(self, run_dir: str | os.PathLike, *, config: dict[str, Any] | None = None,
-                 wandb: WandbSettings | None = None, config_yaml: str | None = None):
-        self.store = RunStore(run_dir)
+    ``target``: the RunStore to write (workbench/rundir.py's claim), a path (``RunStore(path)``: a new or
+    empty folder or a run directory), or None: a process that must not write (ranks other than 0 under
+    torchrun), for which every call is a no-op. ``lock``: the run's RunLock; once another process has
+    taken it over (workbench/lock.py), nothing more is written. ``start_step``: the step the records
+    already reach (a resumed run's checkpoint), reported by status.json until the first new record.
+    """
+
+    def __init__(self, target: RunStore | str | os.PathLike | None, *, config: dict[str, Any] | None = None,
+                 wandb: WandbSettings | None = None, config_yaml: str | None = None, lock=None,
+                 start_step: int | None = None):
+        self.store = target if isinstance(target, RunStore) or target is None else RunStore(target)
         self.config = config or {}
         self.wandb_settings = wandb
         self.config_yaml = config_yaml
-        self.last_step: int | None = None
+        self.lock = lock
+        self.last_step = start_step   # a resumed run starts at its checkpoint's step
         self._run = None   # the wandb Run, when W&B is on
         self._finished = False
-        # Under torchrun/accelerate every process runs this code; only rank 0 writes.
-        self.is_writer = int(os.environ.get("RANK", "0")) == 0
+
+    @property
+    def is_writer(self) -> bool:
+        return self.store is not None and not (self.lock is not None and self.lock.lost.is_set())
 
     @property
     def path(self) -> Path:
@@ -80,12 +123,11 @@ class RunLogger:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
-        if not self.is_writer:
-            return False
         try:
-            if exc_type is not None and not self._finished:
+            if exc_type is not None and not self._finished and self.is_writer:
                 error = "".join(traceback.format_exception_only(exc_type, exc)).strip() or exc_type.__name__
-                self.store.set_status(FAILED, step=self.last_step, error=error)
+                stopped = issubclass(exc_type, (KeyboardInterrupt, SystemExit))
+                self.store.set_status(INTERRUPTED if stopped else FAILED, step=self.last_step, error=error)
         finally:
             self._close_wandb(exit_code=0 if exc_type is None else 1)
         return False  # never swallow the exception
@@ -99,7 +141,7 @@ class RunLogger:
         id_file.write_text(run_id)
         run = wandb.init(
             project=s.project, entity=s.entity, name=s.name, group=s.group, tags=list(s.tags),
-            config=self.config, dir=str(self.path), id=run_id, resume="allow", mode=s.resolved_mode(),
+            config=self.config, dir=str(self.path), id=run_id, resume="allow", mode=s.usable_mode(),
             reinit="finish_previous",  # a second run in the same process (tests, sweeps) closes the first
             settings=wandb.Settings(console="off", silent=True),
         )

@@ -1,46 +1,28 @@
 """`python -m workbench.run [method=dvao] [task=math] [model=tiny] [G=8] [steps=40] [resume=true] ...`
 
 A thin Hydra entry point over conf/: ``main`` composes the config and calls ``run(cfg)``, which
-validates everything a user typed before any model is loaded, prepares the run directory
-(workbench/store.py layout), trains, evaluates and returns the run's summary.
-
-Run directories: a fresh run (``resume=false``) in a directory holding an earlier run starts that
-run over; ``resume=true`` continues from its last checkpoint, or returns the stored summary when the
-run is already done (so re-running a sweep skips finished runs).
+``validate``s everything a user typed before anything on disk changes, claims the run directory
+(workbench/rundir.py: refuse, start, resume, replace, or return a finished run's summary; the run's
+lock is held to the end), trains under a graceful-stop signal handler (workbench/interrupt.py) and
+returns the run's summary. docs/faults.md says what the run store promises.
 """
 from __future__ import annotations
 
-import json
 import logging
-import shutil
-from pathlib import Path
+import os
+from dataclasses import dataclass
 from typing import Any
 
 import hydra
-import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from workbench import store
+from workbench import rundir
+from workbench.interrupt import Interrupted, graceful_stop
+from workbench.lock import LockBusy
 from workbench.logger import RunLogger, WandbSettings
 from workbench.train import config as C
 
 log = logging.getLogger(__name__)
-IDENTITY = ("method.name", "task.name", "model.name", "G", "seed", "weights")  # what resume=true must match
-
-
-def _select(tree: dict, dotted: str) -> Any:
-    for part in dotted.split("."):
-        tree = tree.get(part) if isinstance(tree, dict) else None
-    return tree
-
-
-def finished_summary(run_dir: str, steps: int) -> dict[str, Any] | None:
-    """The summary of a run in ``run_dir`` that finished at least ``steps`` steps, else None
-    (a done run asked for more steps continues from its last checkpoint)."""
-    if not store.is_done(run_dir):
-        return None
-    summary = json.loads((Path(run_dir) / store.SUMMARY).read_text())
-    return summary if (summary.get("step") or 0) >= steps else None
 
 
 def wandb_settings(run: C.RunConfig, k: int | None) -> WandbSettings | None:
@@ -54,84 +36,141 @@ def wandb_settings(run: C.RunConfig, k: int | None) -> WandbSettings | None:
                          group=run.sweep or f"{run.task['name']}-{run.model['name']}", mode=run.logger.mode)
 
 
-def last_checkpoint(ckpt_dir: Path) -> tuple[str | None, int]:
-    """The newest complete ``checkpoint-<step>`` directory (transformers' layout) and its step."""
-    found = [(int(p.name.rsplit("-", 1)[1]), p) for p in ckpt_dir.glob("checkpoint-*")
-             if p.name.rsplit("-", 1)[1].isdigit() and (p / "trainer_state.json").exists()]
-    if not found:
-        return None, 0
-    step, path = max(found)
-    return str(path), step
+@dataclass
+class Job:
+    """A validated run: everything ``train`` needs, built without touching the disk."""
+
+    spec: C.RunConfig
+    resolved: dict               # the resolved config (config.yaml; the identity a resume must match)
+    k: int                       # objectives
+    task: Any = None             # LLM runs: the built task
+    weights: list | None = None  # LLM runs: the normalised objective weights
+    args: Any = None             # LLM runs: the trl.GRPOConfig
+
+    @property
+    def is_bandit(self) -> bool:
+        return self.spec.task.get("kind") == "bandit"
 
 
-def prepare_run_dir(run: C.RunConfig, resolved: dict) -> str | None:
-    """Clear or check ``run.run_dir``; return the checkpoint to resume from (None: start at step 0)."""
-    path = Path(run.run_dir)
-    saved = path / store.CONFIG
-    if not run.resume:
-        if path.exists() and any(path.iterdir()):
-            if not (saved.exists() or (path / store.STATUS).exists()):
-                raise C.ConfigError(f"run_dir={str(path)!r} exists and is not a run directory; choose another run_dir.")
-            log.warning("run_dir %s holds an earlier run: starting it over (resume=true would continue it)", path)
-            shutil.rmtree(path)
-        return None
-    if saved.exists():
-        before = yaml.safe_load(saved.read_text()) or {}
-        changed = [k for k in IDENTITY if _select(before, k) != _select(resolved, k)]
-        if changed:
-            raise C.ConfigError(f"resume=true but run_dir={str(path)!r} holds a run with different "
-                                + ", ".join(f"{k} ({_select(before, k)!r} there, {_select(resolved, k)!r} now)"
-                                            for k in changed) + ". Use another run_dir or resume=false.")
-    last, step = last_checkpoint(path / store.CHECKPOINTS)
-    if path.exists():
-        store.RunStore(path).truncate_after(step)  # the steps after the checkpoint are trained again
-    log.info("resuming %s from %s", path, last or "the start (no checkpoint yet)")
-    return last
+def _check_estimator(spec: C.RunConfig, G: int, k: int) -> None:
+    """``method.options`` on a tiny (2, G, K) batch: an unknown or bad option fails here, not mid-run."""
+    import torch
+
+    from workbench import advantages
+
+    rewards = torch.rand(2, G, k, generator=torch.Generator().manual_seed(0))
+    try:
+        advantages.get(spec.method.estimator)(rewards, torch.full((k,), 1.0 / k), **spec.method.options)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise C.ConfigError(f"method.options={spec.method.options!r} do not work with estimator "
+                            f"{spec.method.estimator!r}: {exc}") from None
 
 
-def run(cfg: DictConfig) -> dict[str, Any]:
-    """Validate ``cfg``, train (or dispatch to the bandit simulator) and return the summary dict."""
-    spec = C.load(cfg)  # every user-typed value checked here, before any model or data is touched
+def _validate_bandit(spec: C.RunConfig) -> int:
+    import torch
+
+    from workbench.sim.env import objective_names
+    from workbench.sim.policy import make_policy
+    from workbench.sim.runner import parse_task
+    from workbench.sim.train import make_optimizer
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise C.ConfigError("task=bandit runs in one process; start it with python, not torchrun.")
+    try:
+        env, learner = parse_task(dict(spec.task))
+        policy = make_policy(learner.policy, torch.zeros(1, env.features), env.candidates, learner.hidden)
+        make_optimizer(learner.optimizer, policy.parameters(), learner.lr)
+    except (ValueError, TypeError) as exc:
+        raise C.ConfigError(f"task (bandit): {exc}") from None
+    C.objective_weights(spec, objective_names(env.K))
+    return env.K
+
+
+def validate(cfg: DictConfig) -> Job:
+    """Every user-typed value checked: config groups, task, model, train.extra (as a GRPOConfig),
+    method.options (a dry call), the run_dir path. Nothing heavy is loaded and nothing is written."""
+    spec = C.load(cfg)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    resolved.pop("hydra", None)
+    rundir.check_path(spec.run_dir)
+    if spec.task.get("kind") == "bandit":
+        k = _validate_bandit(spec)
+        _check_estimator(spec, spec.G, k)
+        return Job(spec, resolved, k)
+
+    from workbench import models, tasks
+
+    try:
+        task = tasks.build(spec.task)
+        models.parse(spec.model)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise C.ConfigError(str(exc)) from None
+    weights = C.objective_weights(spec, task.objectives)
+    _check_estimator(spec, spec.G, len(task.objectives))
+    from workbench.train.llm import eval_settings, grpo_config  # TRL + transformers: seconds to import
+
+    args = grpo_config(spec, weights, os.path.join(spec.run_dir, "checkpoints"))
+    eval_settings(spec, args.max_completion_length)
+    return Job(spec, resolved, len(task.objectives), task, weights, args)
+
+
+def _distributed(job: Job) -> tuple[int, int]:
+    """(rank, world size); with several processes the process group is up afterwards (rank 0's run-dir
+    decision is broadcast over it), initialised as the trainer will use it (the GRPOConfig's device setup)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1:
+        import torch.distributed as dist
+
+        _ = job.args.device  # accelerate's PartialState: init_process_group with the trainer's backend
+        if not dist.is_initialized():
+            raise RuntimeError(f"WORLD_SIZE={world} but torch.distributed did not initialise")
+        return dist.get_rank(), world
+    return 0, 1
+
+
+def execute(cfg: DictConfig) -> tuple[str, dict[str, Any]]:
+    """("done" | "skipped", summary). Raises ConfigError, LockBusy or Interrupted (see ``main``)."""
+    job = validate(cfg)
+    spec = job.spec
     if spec.threads:
         import torch
 
         torch.set_num_threads(spec.threads)
-    done = finished_summary(spec.run_dir, spec.steps) if spec.resume else None
-    if done is not None:
-        log.info("%s is already done: returning its summary", spec.run_dir)
-        return done
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    resolved.pop("hydra", None)
-    config_yaml = OmegaConf.to_yaml(OmegaConf.create(resolved))
+    rank, world = _distributed(job) if not job.is_bandit else (0, 1)
+    with graceful_stop() as stop, rundir.claim(spec, job.resolved, rank=rank, world=world) as claim:
+        if claim.plan.action == "return":
+            return "skipped", claim.plan.summary
+        if claim.lock is not None:
+            claim.lock.on_lost = lambda: stop.request("another process took over the run's lock", save=False)
+        config_yaml = OmegaConf.to_yaml(OmegaConf.create(job.resolved))
+        with RunLogger(claim.store, config=job.resolved, wandb=wandb_settings(spec, job.k), config_yaml=config_yaml,
+                       lock=claim.lock, start_step=claim.plan.from_step) as logger:
+            stop.check(logger.last_step)  # a signal while the directory was being claimed
+            if job.is_bandit:
+                from workbench import sim
 
-    if spec.task.get("kind") == "bandit":
-        from workbench import sim  # the simulator owns its objectives, logging cadence and summary
+                summary = sim.run_bandit(cfg, logger, check_stop=stop.check)
+            else:
+                from workbench.train.llm import train_llm
 
-        prepare_run_dir(spec, resolved)
-        k = spec.task.get("K") or len(spec.task.get("objectives") or []) or None
-        with RunLogger(spec.run_dir, config=resolved, wandb=wandb_settings(spec, k), config_yaml=config_yaml) as logger:
-            summary = sim.run_bandit(cfg, logger)
+                summary = train_llm(spec, job.task, job.weights, logger, job.args,
+                                    resume_from=claim.plan.resume_from, stop=stop)
             logger.finish(summary)
-        return summary
+    return "done", summary
 
-    from workbench import tasks
 
-    task = tasks.build(spec.task)
-    weights = C.objective_weights(spec, task.objectives)  # weights vs objectives: still before the model
-    from workbench.train.llm import train_llm  # TRL + transformers: seconds to import, so only now
-
-    resume_from = prepare_run_dir(spec, resolved)
-    settings = wandb_settings(spec, len(task.objectives))
-    with RunLogger(spec.run_dir, config=resolved, wandb=settings, config_yaml=config_yaml) as logger:
-        summary = train_llm(spec, task, weights, logger, resume_from=resume_from)
-        logger.finish(summary)
-    return summary
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Validate ``cfg``, claim its run directory, train (or dispatch to the bandit simulator); the summary."""
+    return execute(cfg)[1]
 
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> dict[str, Any]:
-    """Hydra entry. In a multirun a failing job returns a ``failed`` outcome instead of raising, so
-    the other jobs keep going and workbench.sweep's report counts it (see workbench/sweep.py)."""
+    """Hydra entry. In a multirun a job that cannot run returns an outcome instead of raising (busy:
+    another live process writes its run; interrupted: a signal stopped it; failed: anything else), so
+    the other jobs keep going and workbench.sweep's report counts it. A single run prints a bad config or
+    a busy run_dir as one error message (exit 2 / 1); stopped by a signal it exits with 128 + the signal
+    number (130 for Ctrl-C, 143 for SIGTERM), its status interrupted."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
@@ -139,17 +178,30 @@ def main(cfg: DictConfig) -> dict[str, Any]:
 
     distributed.setup_launch()  # SLURM tasks / DVAO_ACCELERATE_CONFIG: torch.distributed and DeepSpeed variables
     run_dir = str(cfg.run_dir)
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
-        skipped = bool(cfg.resume) and finished_summary(run_dir, int(cfg.steps)) is not None
-        summary = run(cfg)
+        outcome, summary = execute(cfg)
+    except Interrupted as exc:
+        log.error("run %s interrupted: %s (resume=true continues it)", run_dir, exc.reason)
+        if multirun:
+            return {"outcome": sweep.INTERRUPTED, "run_dir": run_dir, "error": exc.reason}
+        raise SystemExit(exc.exit_code) from None
+    except (C.ConfigError, LockBusy) as exc:
+        if not multirun:  # the message says what to type; a traceback would only bury it
+            log.error("%s", exc)
+            raise SystemExit(2 if isinstance(exc, C.ConfigError) else 1) from None
+        log.error("run %s not started: %s", run_dir, exc)
+        return {"outcome": sweep.BUSY if isinstance(exc, LockBusy) else sweep.FAILED, "run_dir": run_dir,
+                "error": f"{type(exc).__name__}: {exc}"}
     except Exception as exc:
-        if HydraConfig.get().mode != RunMode.MULTIRUN:
+        if not multirun:
             raise
         log.exception("run %s failed", run_dir)
         return {"outcome": sweep.FAILED, "run_dir": run_dir, "error": f"{type(exc).__name__}: {exc}"}
     final = "  ".join(f"{k} {v:.3f}" for k, v in summary.items() if k.startswith("eval/") and isinstance(v, float))
-    log.info("%s %s: %s", "skipped (already done)" if skipped else "done", run_dir, final)
-    return {"outcome": sweep.SKIPPED if skipped else sweep.DONE, "run_dir": run_dir, "error": None, "summary": summary}
+    log.info("%s %s: %s", "skipped (already done)" if outcome == "skipped" else "done", run_dir, final)
+    return {"outcome": sweep.SKIPPED if outcome == "skipped" else sweep.DONE, "run_dir": run_dir, "error": None,
+            "summary": summary}
 
 
 if __name__ == "__main__":

@@ -92,11 +92,13 @@ def evaluate(policy, bandit: Bandit, info: FrontInfo, weights, greedy: bool = Fa
 def simulate(env: BanditSpec, learner: LearnerSpec, *, estimator: str, weights, G: int, steps: int, seed: int,
              options: dict | None = None, eval_every: int = 0,
              on_log: Callable[[int, dict], None] | None = None,
-             on_eval: Callable[[int, dict], None] | None = None) -> dict[str, Any]:
+             on_eval: Callable[[int, dict], None] | None = None,
+             check_stop: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Train one policy for ``steps`` updates; returns the final eval metrics plus ``step`` and the median step time.
 
     weights: (K,) base weights (normalised by the caller or not: only ratios matter for regret).
     Evaluations run every ``eval_every`` updates (0: only at the end) and always once at the end.
+    ``check_stop(step)`` runs after every update but the last; it raises to end the run there (a signal).
     """
     from workbench import advantages
 
@@ -124,6 +126,8 @@ def simulate(env: BanditSpec, learner: LearnerSpec, *, estimator: str, weights, 
             last_eval = evaluate(policy, bandit, info, w.double().numpy(), greedy)
             if on_eval is not None:
                 on_eval(step, last_eval)
+        if check_stop is not None and step < steps:
+            check_stop(step)
     summary = {"step": steps, **last_eval, M.STEP_TIME: float(np.median(step_times)) if step_times else None}
     if info.achievable_hv is not None:
         summary["front_hv"] = info.achievable_hv
@@ -131,7 +135,7 @@ def simulate(env: BanditSpec, learner: LearnerSpec, *, estimator: str, weights, 
     return summary
 
 
-def run_bandit(cfg, logger) -> dict[str, Any]:
+def run_bandit(cfg, logger, check_stop: Callable[[int], None] | None = None) -> dict[str, Any]:
     """``python -m workbench.run task=bandit ...``: validate, simulate with ``logger``, return summary.json's record."""
     from workbench.train import config as C
 
@@ -152,6 +156,6 @@ def run_bandit(cfg, logger) -> dict[str, Any]:
             summary[key] = value
     result = simulate(env, learner, estimator=run.method.estimator, options=run.method.options, weights=weights,
                       G=run.G, steps=run.steps, seed=run.seed, eval_every=run.eval.every,
-                      on_log=logger.log, on_eval=logger.log_eval)
+                      on_log=logger.log, on_eval=logger.log_eval, check_stop=check_stop)
     summary.update(result)
     return summary

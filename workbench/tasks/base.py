@@ -51,6 +51,9 @@ class Task(Protocol):
     def eval_axes(self) -> list[EvalAxis]:
         """The evaluation metrics analysis uses as Pareto axes (all in [0, 1], maximised by default)."""
 
+    # Optional: ``use_tokenizer(tokenizer)``, called by workbench.models.build before the datasets are
+    # read, for a task whose prompts depend on the policy's tokenizer (the tool task's BFCL source).
+
 
 class WarmupSource(Protocol):
     """What a task offers the tiny model's builder (workbench/models/tiny.py); generated data only."""

@@ -98,9 +98,12 @@ def answers_match(predicted: str | None, truth: str) -> bool:
     return p == t
 
 
-def accuracy_score(text: str, answer: str) -> float:
-    """1.0 when the extracted answer equals ``answer`` after normalisation, else 0.0."""
-    return 1.0 if answers_match(extract_answer(text), answer) else 0.0
+def accuracy_score(text: str, answer: str, checker: str = "workbench") -> float:
+    """1.0 when the completion's answer equals ``answer`` under ``checker`` (workbench: the extraction
+    and normalisation above; dapo, math_verify: workbench/tasks/math_checkers.py), else 0.0."""
+    from workbench.tasks.math_checkers import is_correct  # it builds on this module
+
+    return 1.0 if is_correct(text, answer, checker) else 0.0
 
 
 def format_score(text: str) -> float:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from workbench.tasks import math_data, math_rewards as mr
+from workbench.tasks import math_checkers, math_data, math_rewards as mr
 from workbench.tasks.common import SplitTask
 from workbench.tasks.config import EvalOptions, check, from_mapping
 from workbench.tasks.registry import register
@@ -49,6 +49,7 @@ class MathConfig:
     objectives: list = field(default_factory=lambda: ["accuracy", "length"])  # K=2; add format for K=3
     length_limit: int = 12          # tokens (eos included); tiny direct answers fit, worked ones do not
     condition_length_on_accuracy: bool = False  # GDPO: length reward only for correct answers
+    checker: str = "workbench"      # accuracy's answer rule: workbench | dapo | math_verify (math_checkers.py)
     data: MathData = field(default_factory=MathData)
     eval: EvalOptions = field(default_factory=EvalOptions)
     warmup: MathWarmup = field(default_factory=MathWarmup)
@@ -61,6 +62,7 @@ class MathConfig:
         check(self.length_limit > 0, "task.length_limit must be a positive token count")
         check(self.data.source in SOURCES, f"task.data.source={self.data.source!r}: valid sources are {list(SOURCES)}")
         check(self.kind == "llm", "task.kind must be `llm` for the math task")
+        math_checkers.check_available(self.checker)
         for key in ("worked_frac", "unmarked_frac"):
             value = getattr(self.warmup, key)
             check(0.0 <= value <= 1.0, f"task.warmup.{key}={value} must lie in [0, 1]")
@@ -84,14 +86,14 @@ class MathTask(SplitTask):
 
     # ---- objectives -----------------------------------------------------------------------------
     def _scorers(self):
-        limit, conditioned = self.cfg.length_limit, self.cfg.condition_length_on_accuracy
+        limit, conditioned, checker = self.cfg.length_limit, self.cfg.condition_length_on_accuracy, self.cfg.checker
 
         def accuracy(text, ids, answer="", **_):
-            return mr.accuracy_score(text, answer)
+            return mr.accuracy_score(text, answer, checker)
 
         def length(text, ids, answer="", **_):
             ok = mr.length_score(token_length(text, ids), limit)
-            return ok * mr.accuracy_score(text, answer) if conditioned else ok
+            return ok * mr.accuracy_score(text, answer, checker) if conditioned else ok
 
         def fmt(text, ids, **_):
             return mr.format_score(text)
@@ -106,7 +108,7 @@ class MathTask(SplitTask):
         if n == 0:
             raise ValueError("evaluate() got no completions")
         texts = [completion_text(c) for c in completions]
-        acc = [mr.accuracy_score(t, a) for t, a in zip(texts, rows["answer"])]
+        acc = [mr.accuracy_score(t, a, self.cfg.checker) for t, a in zip(texts, rows["answer"])]
         ok = [mr.length_score(int(k), self.cfg.length_limit) for k in completion_lengths]
         fmt = [mr.format_score(t) for t in texts]
         return {"accuracy": sum(acc) / n, "length": sum(ok) / n, "format": sum(fmt) / n,

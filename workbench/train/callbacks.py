@@ -70,3 +70,29 @@ class EvalCallback(TrainerCallback):
     def on_step_end(self, args, state, control, model=None, **kwargs):
         if self.every and state.global_step % self.every == 0:
             self.run_eval(model, state.global_step)
+
+
+def any_rank(flag: bool, device=None) -> bool:
+    """``flag`` OR-ed over every process (one tiny all-reduce when torch.distributed runs several)."""
+    import torch
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        return flag
+    value = torch.tensor([int(flag)], device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
+
+
+class StopCallback(TrainerCallback):
+    """Ends training at the step boundary after a stop request (workbench.interrupt), with a checkpoint
+    there so that resume=true continues from that very step. The ranks agree first (any rank's signal
+    stops them all at the same step), since a checkpoint save is collective."""
+
+    def __init__(self, stop):
+        self.stop = stop
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if any_rank(self.stop.requested, args.device):
+            control.should_save = self.stop.save
+            control.should_training_stop = True

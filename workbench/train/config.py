@@ -73,7 +73,8 @@ class RunConfig:
     steps: int                         # optimiser steps
     weights: list | None               # base objective weights (task objective order); null: equal
     run_dir: str                       # run directory (workbench/store.py layout)
-    resume: bool                       # continue from the run directory's last checkpoint
+    resume: bool                       # continue the run in run_dir (identity checked) or return it if done
+    overwrite: bool                    # replace the run in run_dir (only a run directory the workbench made)
     sweep: str | None                  # sweep name: W&B group and a summary axis
     threads: int | None                # torch CPU threads; null: torch's default
     method: MethodConfig
@@ -161,6 +162,12 @@ def _check(run: RunConfig) -> None:
     if isinstance(run.G, bool) or not isinstance(run.G, int) or run.G < 2:
         raise ConfigError(f"G={run.G!r}: the group size must be an integer >= 2 (GRPO normalises within groups).")
     _positive_int("steps", run.steps)
+    for key in ("resume", "overwrite"):
+        if not isinstance(getattr(run, key), bool):
+            raise ConfigError(f"{key}={getattr(run, key)!r} must be true or false.")
+    if run.resume and run.overwrite:
+        raise ConfigError("resume=true and overwrite=true contradict each other: resume=true continues the run in "
+                          "run_dir, overwrite=true replaces it; choose one.")
     _positive_int("seed", run.seed, minimum=0)
     if run.threads is not None:
         _positive_int("threads", run.threads)
@@ -228,17 +235,27 @@ def _weights_slug(weights) -> str:
     return str(weights)
 
 
+def launch_dir() -> str:
+    """Hydra's output folder for a single run (conf/config.yaml ``hydra.run.dir``): date/time, except under
+    torchrun, where every rank must share one folder: ``torchrun/<rendezvous id>`` (the same on all ranks)."""
+    import os
+    import time
+
+    run_id = os.environ.get("TORCHELASTIC_RUN_ID")
+    return f"torchrun/{run_id}" if run_id else time.strftime("%Y-%m-%d/%H-%M-%S")
+
+
 def register_resolvers() -> None:
-    """``${wb.weights:${weights}}`` and ``${wb.or:${sweep},adhoc}``, used by run_dir in conf/config.yaml;
-    ``${wb.launch_id:}`` and ``${wb.rank_suffix:}``, used by its hydra section (workbench/distributed.py)."""
+    """``${wb.weights:${weights}}``, ``${wb.or:${sweep},adhoc}`` (run_dir), ``${wb.launch_dir:}`` (hydra.run.dir)
+    and ``${wb.rank_suffix:}`` (the job log's name, workbench/distributed.py)."""
     from workbench import distributed
 
+    if not OmegaConf.has_resolver("wb.launch_dir"):
+        OmegaConf.register_new_resolver("wb.launch_dir", launch_dir, use_cache=True)
     if not OmegaConf.has_resolver("wb.weights"):
         OmegaConf.register_new_resolver("wb.weights", _weights_slug)
     if not OmegaConf.has_resolver("wb.or"):
         OmegaConf.register_new_resolver("wb.or", lambda value, default: default if value in (None, "") else value)
-    if not OmegaConf.has_resolver("wb.launch_id"):  # cached: one clock reading per config, as Hydra's ${now:}
-        OmegaConf.register_new_resolver("wb.launch_id", distributed.launch_id, use_cache=True)
     if not OmegaConf.has_resolver("wb.rank_suffix"):
         OmegaConf.register_new_resolver("wb.rank_suffix", distributed.rank_suffix)
 

@@ -1,10 +1,12 @@
 """One LLM GRPO run: build the model, map the config onto GRPOConfig, train, evaluate, summarise.
 
-``train_llm`` is called by ``workbench.run.run`` after every config value has been validated and
-the task built; it is the first place a model is loaded.
+``grpo_config`` builds (and so validates) the GRPOConfig before the run directory is touched;
+``train_llm`` is called by ``workbench.run.run`` after every config value has been validated, the task
+built and the run directory claimed; it is the first place a model is loaded.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -17,8 +19,8 @@ from trl import GRPOConfig
 
 from workbench import metrics as M
 from workbench.logger import RunLogger
-from workbench.train.callbacks import EvalCallback, MetricsCallback
-from workbench.train.config import RunConfig
+from workbench.train.callbacks import EvalCallback, MetricsCallback, StopCallback
+from workbench.train.config import ConfigError, RunConfig
 from workbench.train.evaluate import EvalSettings, evaluate
 from workbench.train.trainer import EstimatorGRPOTrainer, guard_reward
 
@@ -91,6 +93,36 @@ def grpo_kwargs(run: RunConfig, weights: list[float], output_dir: str) -> dict[s
     return kwargs
 
 
+def _check_extra_types(extra: dict) -> None:
+    """A ``train.extra`` value whose type cannot be the field's (GRPOConfig itself accepts anything)."""
+    defaults = {f.name: f.default for f in dataclasses.fields(GRPOConfig)}
+    for key, value in extra.items():
+        default = defaults.get(key)
+        kinds = {bool: (bool,), int: (int,), float: (int, float), str: (str,)}.get(type(default))
+        if kinds and value is not None and (not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds)):
+            raise ConfigError(f"train.extra.{key}={value!r}: GRPOConfig.{key} takes a {type(default).__name__} "
+                              f"(default {default!r}).")
+
+
+def grpo_config(run: RunConfig, weights: list[float], output_dir: str) -> GRPOConfig:
+    """The run's GRPOConfig; every bad ``train.extra`` key or value is a ConfigError naming it. Creating it
+    writes nothing (``output_dir`` is only created by the first checkpoint)."""
+    try:
+        kwargs = grpo_kwargs(run, weights, output_dir)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    fields = {f.name for f in dataclasses.fields(GRPOConfig)}
+    unknown = sorted(set(run.train.extra) - fields)
+    if unknown:
+        raise ConfigError(f"train.extra: {', '.join(unknown)} is not a trl.GRPOConfig argument; see "
+                          f"`python -c 'import trl; help(trl.GRPOConfig)'` for the valid ones.")
+    _check_extra_types(run.train.extra)
+    try:
+        return GRPOConfig(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"GRPOConfig rejects the run's settings (train.*, model.*, G): {exc}") from None
+
+
 def eval_settings(run: RunConfig, max_new_tokens: int) -> EvalSettings:
     """Sampling at evaluation: the task's ``eval`` options (prompts, samples, temperature, top_p)."""
     opts = run.task.get("eval") or {}
@@ -116,17 +148,18 @@ def base_summary(run: RunConfig, objectives: list[str], weights: list[float], ev
     return summary
 
 
-def train_llm(run: RunConfig, task, weights: list[float], logger: RunLogger,
-              resume_from: str | None = None, callbacks: list | None = None) -> dict[str, Any]:
+def train_llm(run: RunConfig, task, weights: list[float], logger: RunLogger, args: GRPOConfig,
+              resume_from: str | None = None, callbacks: list | None = None, stop=None) -> dict[str, Any]:
     """Train ``run.steps`` GRPO steps on ``task`` with ``run.method``'s estimator; return the summary.
 
     Logs one record per step and one per evaluation through ``logger``; resumes from the checkpoint
-    directory ``resume_from`` when given. ``callbacks`` are extra TrainerCallbacks (tests use them).
+    directory ``resume_from`` when given. ``args``: ``grpo_config(...)``. ``stop``: a
+    workbench.interrupt.StopRequest; once requested, training ends at the next step boundary with a
+    checkpoint there and Interrupted is raised (no final evaluation). ``callbacks`` are extra TrainerCallbacks.
     """
     from workbench import models
 
     model, tokenizer = models.build(run.model, task)
-    args = GRPOConfig(**grpo_kwargs(run, weights, str(logger.store.checkpoints)))
     settings = eval_settings(run, args.max_completion_length)
     eval_data = task.eval_dataset()
     evaluated: dict[int, dict[str, float]] = {}
@@ -153,8 +186,12 @@ def train_llm(run: RunConfig, task, weights: list[float], logger: RunLogger,
         callbacks=[MetricsCallback(log_step), EvalCallback(run.eval.every, run_eval), *(callbacks or [])],
     )
     trainer.remove_callback(PrinterCallback)  # per-step lines come from log_step, in workbench keys
+    if stop is not None:
+        trainer.add_callback(StopCallback(stop))
     trainer.train(resume_from_checkpoint=resume_from)
     step = trainer.state.global_step
+    if stop is not None:
+        stop.check(step)  # stopped early by a signal: the checkpoint is saved, no final evaluation
     if step not in evaluated:  # the final evaluation, unless the last periodic one was at this step
         run_eval(trainer.model, step)
     summary = base_summary(run, task.objectives, weights, [a.name for a in task.eval_axes])

@@ -1,0 +1,186 @@
+"""Hydra launcher ``hydra/launcher=local``: jobs in ``n_jobs`` worker processes, each of its own.
+
+Hydra's joblib launcher runs jobs in a loky worker pool; when one worker dies (killed, out of memory)
+joblib raises TerminatedWorkerError and the whole multirun stops with no report. Here each of ``n_jobs``
+threads drives one worker process (``python -m hydra_plugins.workbench_launcher.worker``) that runs the
+thread's jobs one after another (so torch is imported once per worker, not once per job). A worker
+that dies fails only the job it was running: the launcher writes that job's jobs.jsonl record (how the
+process ended, its log), starts a fresh worker and the other jobs run on. Ctrl-C or SIGTERM to the
+sweep is passed once to each running worker (its job stops at the next step boundary after a
+checkpoint; a second signal stops it at once); jobs not started yet are reported as interrupted. The
+workers run in their own sessions so that a terminal's Ctrl-C reaches them only through the launcher.
+
+This module is imported by Hydra's plugin scan at every start, so it imports nothing heavy.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Sequence
+
+from hydra.core.singleton import Singleton
+from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, setup_globals
+from hydra.plugins.launcher import Launcher
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, open_dict
+
+log = logging.getLogger(__name__)
+JOBS_SUBDIR = ".jobs"   # under the sweep dir: each job's pickled input and result while it runs
+POLL_S = 0.2            # how often a thread looks for its job's result (or its worker's death)
+
+
+class _Forwarder:
+    """In the launcher's main thread: SIGINT/SIGTERM set ``stopping`` and are passed to each running job."""
+
+    def __init__(self) -> None:
+        self.stopping = False
+        self._procs: set[subprocess.Popen] = set()
+        self._lock = threading.Lock()
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _Forwarder:
+        if threading.current_thread() is threading.main_thread():
+            for s in (signal.SIGINT, signal.SIGTERM):
+                self._previous[s] = signal.signal(s, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
+
+    def _handle(self, signum: int, frame) -> None:
+        self.stopping = True
+        with self._lock:
+            procs = list(self._procs)
+        log.warning("%s: passing it to %d running job(s); jobs not started yet will not start",
+                    signal.Signals(signum).name, len(procs))
+        for proc in procs:
+            try:
+                proc.send_signal(signum)
+            except ProcessLookupError:
+                pass
+
+    def start(self, args: list[str]) -> subprocess.Popen | None:
+        with self._lock:
+            if self.stopping:
+                return None
+            proc = subprocess.Popen(args, stdin=subprocess.PIPE, text=True, start_new_session=True)
+            self._procs.add(proc)
+            return proc
+
+    def done(self, proc: subprocess.Popen) -> None:
+        with self._lock:
+            self._procs.discard(proc)
+
+
+def _how_it_ended(code: int) -> str:
+    if code < 0:
+        return f"was killed by {signal.Signals(-code).name}"
+    return f"exited with code {code}"
+
+
+class LocalLauncher(Launcher):
+    def __init__(self, n_jobs: int = -1) -> None:
+        self.n_jobs = n_jobs
+        self.config: DictConfig | None = None
+        self.task_function: TaskFunction | None = None
+        self.hydra_context: HydraContext | None = None
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        self.config, self.task_function, self.hydra_context = config, task_function, hydra_context
+
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        setup_globals()
+        assert self.config is not None and self.hydra_context is not None
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        (sweep_dir / JOBS_SUBDIR).mkdir(parents=True, exist_ok=True)
+        workers = self.n_jobs if self.n_jobs and self.n_jobs > 0 else (os.cpu_count() or 1)
+        log.info("Launching %d jobs, %d at a time, each in its own process; sweep output dir: %s",
+                 len(job_overrides), workers, sweep_dir)
+        jobs = []
+        for i, overrides in enumerate(job_overrides):
+            idx = initial_job_idx + i
+            cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+            with open_dict(cfg):
+                cfg.hydra.job.id = f"{cfg.hydra.job.name}_{idx}"
+                cfg.hydra.job.num = idx
+                cfg.hydra.runtime.output_dir = os.path.abspath(sweep_dir / str(cfg.hydra.sweep.subdir))
+            log.info("\t#%d : %s", idx, " ".join(filter_overrides(overrides)))
+            jobs.append((idx, list(overrides), cfg))
+        state = Singleton.get_state()
+        pending: queue.SimpleQueue = queue.SimpleQueue()
+        for job in jobs:
+            pending.put(job)
+        results: dict[int, JobReturn] = {}
+        with _Forwarder() as forwarder, ThreadPoolExecutor(workers) as pool:
+            for _ in pool.map(lambda _: self._drive(pending, results, state, forwarder, sweep_dir), range(workers)):
+                pass
+        return [results[idx] for idx, _, _ in jobs]
+
+    def _drive(self, pending: queue.SimpleQueue, results: dict, state: Any, forwarder: _Forwarder,
+               sweep_dir: Path) -> None:
+        """One thread: run jobs from ``pending`` in one worker process, restarted when it dies."""
+        proc = None
+        try:
+            while True:
+                try:
+                    idx, overrides, cfg = pending.get_nowait()
+                except queue.Empty:
+                    return
+                if not forwarder.stopping and (proc is None or proc.poll() is not None):
+                    proc = forwarder.start([sys.executable, "-m", "hydra_plugins.workbench_launcher.worker"])
+                if forwarder.stopping or proc is None:
+                    results[idx] = self._lost(cfg, overrides, "interrupted", "not started: the sweep was interrupted")
+                    continue
+                results[idx] = self._run(proc, idx, overrides, cfg, state, sweep_dir)
+        finally:
+            if proc is not None:
+                if proc.poll() is None:
+                    proc.stdin.close()  # no more jobs: the worker exits
+                    proc.wait()
+                forwarder.done(proc)
+
+    def _run(self, proc: subprocess.Popen, idx: int, overrides: list[str], cfg: DictConfig, state: Any,
+             sweep_dir: Path) -> JobReturn:
+        import cloudpickle
+
+        job_in = sweep_dir / JOBS_SUBDIR / f"{idx}.in.pkl"
+        job_out = sweep_dir / JOBS_SUBDIR / f"{idx}.out.pkl"
+        job_in.write_bytes(cloudpickle.dumps((self.hydra_context, self.task_function, cfg, state)))
+        try:
+            try:
+                proc.stdin.write(f"{job_in}\t{job_out}\n")
+                proc.stdin.flush()
+            except BrokenPipeError:
+                pass  # the worker died between jobs: reported below
+            while not job_out.exists() and proc.poll() is None:
+                time.sleep(POLL_S)
+            if job_out.exists():
+                return cloudpickle.loads(job_out.read_bytes())
+            return self._lost(cfg, overrides, "failed",
+                              f"the job's process (pid {proc.pid}) {_how_it_ended(proc.returncode)} before it "
+                              f"finished; its run directory keeps what it logged (resume=true continues it)")
+        finally:
+            job_in.unlink(missing_ok=True)
+            job_out.unlink(missing_ok=True)
+
+    def _lost(self, cfg: DictConfig, overrides: list[str], outcome: str, error: str) -> JobReturn:
+        """The JobReturn (and jobs.jsonl record) of a job that returned nothing: a completed job whose
+        value is the outcome, as workbench.run returns for a failed job, so the sweep goes on."""
+        from workbench import sweep
+
+        log.error("job #%s %s: %s", cfg.hydra.job.num, " ".join(filter_overrides(overrides)), error)
+        value = {"outcome": outcome, "run_dir": None, "error": error}
+        ret = JobReturn(overrides=overrides, cfg=cfg, hydra_cfg=cfg, working_dir=os.getcwd(),
+                        task_name=str(cfg.hydra.job.name), status=JobStatus.COMPLETED, _return_value=value)
+        sweep.append_job(cfg, sweep.job_record(cfg, ret))
+        return ret

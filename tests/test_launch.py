@@ -4,6 +4,7 @@ down to the sbatch script submitit would submit, and the torch.distributed varia
 fake SLURM environment."""
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -23,13 +24,17 @@ LAUNCH_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_AD
 
 @pytest.fixture
 def clean_env(monkeypatch):
-    """No launcher variables from the machine running the tests; monkeypatch restores everything."""
-    import os
-
+    """No launcher variables from the machine running the tests, and none left behind: the exports under
+    test write os.environ directly, and a leaked WORLD_SIZE or MASTER_ADDR would make a later test's
+    trainer wait for processes that never come."""
+    saved = dict(os.environ)
     for key in list(os.environ):
         if key in LAUNCH_ENV or key.startswith(("SLURM_", "ACCELERATE_")):
             monkeypatch.delenv(key)
-    return monkeypatch
+    yield monkeypatch
+    monkeypatch.undo()  # first: it would put back values a test deleted after an export had set them
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 # ---- accelerate / DeepSpeed files -----------------------------------------------------------
@@ -60,8 +65,6 @@ def test_accelerate_files_are_what_accelerate_launch_reads(name, clean_env):
 def test_accelerate_config_env_var_exports_deepspeed_settings(clean_env, tmp_path):
     clean_env.setenv(distributed.ACCELERATE_CONFIG_ENV, str(ROOT / "launch" / "accelerate" / "zero3.yaml"))
     exported = distributed.export_accelerate_config()
-    import os
-
     assert exported["ACCELERATE_DEEPSPEED_ZERO_STAGE"] == "3" and os.environ["ACCELERATE_USE_DEEPSPEED"] == "true"
     assert distributed.export_accelerate_config() is None  # already configured: not applied twice
     clean_env.delenv("ACCELERATE_MIXED_PRECISION")
@@ -108,7 +111,7 @@ def sbatch_script(launcher_cfg, tmp_path: Path, monkeypatch) -> str:
     fake.mkdir()
     (fake / "srun").write_text("#!/bin/sh\nexit 1\n")
     (fake / "srun").chmod(0o755)
-    monkeypatch.setenv("PATH", f"{fake}:{__import__('os').environ['PATH']}")
+    monkeypatch.setenv("PATH", f"{fake}:{os.environ['PATH']}")
     params = OmegaConf.to_container(launcher_cfg, resolve=True)
     params.pop("_target_")
     executor = submitit.AutoExecutor(cluster="slurm", folder=params.pop("submitit_folder"),
@@ -151,8 +154,6 @@ def fake_slurm(monkeypatch, procid: int, localid: int, ntasks: int = 16, nodes: 
 
 
 def test_slurm_variables_become_torch_distributed_ones(clean_env):
-    import os
-
     fake_slurm(clean_env, procid=11, localid=3)
     env = distributed.export_submitit_env()
     assert {k: env[k] for k in ("MASTER_ADDR", "RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE")} == {
@@ -167,6 +168,10 @@ def test_slurm_variables_become_torch_distributed_ones(clean_env):
     assert distributed.env_rank() == 0
 
 
+def test_the_exports_above_leave_no_launcher_variable_behind():
+    assert not [k for k in os.environ if k in distributed.TORCH_ENV or k.startswith(("SLURM_", "ACCELERATE_"))]
+
+
 def test_no_export_outside_a_multi_task_job_or_under_torchrun(clean_env):
     assert distributed.export_submitit_env() is None  # not a submitit job
     fake_slurm(clean_env, procid=0, localid=0, ntasks=1, nodes=1)
@@ -175,8 +180,6 @@ def test_no_export_outside_a_multi_task_job_or_under_torchrun(clean_env):
     clean_env.setenv("RANK", "5")
     clean_env.setenv("WORLD_SIZE", "16")
     assert distributed.export_submitit_env() is None  # torchrun inside the job already set them
-    import os
-
     assert os.environ["RANK"] == "5"
 
 

@@ -112,10 +112,13 @@ def _two_ranks(tmp_path, tiny_math, broken):
     procs = [ctx.Process(target=_rank, args=(r, store, task, model, tok, queue, broken)) for r in range(2)]
     for p in procs:
         p.start()
-    out = sorted(queue.get(timeout=120) for _ in procs)
-    for p in procs:
-        p.join(timeout=30)
-    return out
+    try:
+        return sorted(queue.get(timeout=120) for _ in procs)
+    finally:
+        for p in procs:
+            p.join(timeout=30)
+            if p.is_alive():  # a hung rank must not outlive the test
+                p.kill()
 
 
 def test_two_gloo_ranks_evaluate_once_and_agree(tmp_path, tiny_math):

@@ -172,7 +172,8 @@ def static_weights(w: torch.Tensor, b: int) -> torch.Tensor:
 
 
 def make_result(advantages: torch.Tensor, per_objective: GroupStats, weights: torch.Tensor,
-                scorable: torch.Tensor | None = None) -> AdvantageResult:
+                scorable: torch.Tensor | None = None, diagnostics: dict | None = None,
+                state: dict | None = None) -> AdvantageResult:
     """Pack an estimator's output: advantages (B, G), the per-objective stats of the rewards and the
     effective weights (B, K); scorable (B, G) defaults to "some reward present"."""
     if scorable is None:
@@ -183,4 +184,6 @@ def make_result(advantages: torch.Tensor, per_objective: GroupStats, weights: to
         group_std=per_objective.std.squeeze(1),
         weights=weights,
         scorable=scorable,
+        diagnostics=diagnostics or {},
+        state=state,
     )

@@ -46,7 +46,7 @@ def batch_zscore(values, keep, ddof, eps):
             for row, ok in zip(values, keep)]
 
 
-def gd2po(rewards, w, ddof, eps, threshold=0.8, scale_by_kept=True):
+def gd2po(rewards, w, ddof, eps, threshold=0.2, scale_by_kept=True):
     adv, keep = [], []
     for group in rewards:
         cols = [column(group, k) for k in range(len(w))]

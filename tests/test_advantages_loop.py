@@ -111,7 +111,7 @@ def loop_estimator(name, rewards, w, std="population", eps=1e-6, **opt):
 
 CASES = [("rc", {}), ("rc", {"scale": "batch"}), ("ac", {}), ("gdpo", {}), ("gdpo", {"batch_norm": False}),
          ("dvao", {}), ("grpo_nostd", {}), ("mo_grpo", {}),
-         ("gd2po", {}), ("gd2po", {"threshold": 1.0}), ("gd2po", {"threshold": 0.3, "scale_by_kept": False}),
+         ("gd2po", {}), ("gd2po", {"threshold": 1.0}), ("gd2po", {"threshold": 0.8, "scale_by_kept": False}),
          ("rc_shrink", {}), ("rc_shrink", {"scale": "none"}), ("rc_shrink", {"shrinkage": 0.4}),
          ("dvao_shrink", {}), ("dvao_shrink", {"shrinkage": 0.5}),
          ("rdpo", {}), ("rdpo", {"magnitude_aware": False}), ("rdpo", {"whiten_active": False})]

@@ -18,8 +18,8 @@ Conventions (each a choice; the code's own value in brackets):
 - threshold: in [0, 1]. 0 filters nothing, so the estimator *is* GDPO (tests check it). 1 is the
   paper's "hard" variant: a completion with contributions of both signs always has rho < 1, one
   without never does, so rho < 1 is exactly "any sign disagreement" [GDPO_Filter_GroupRatio]. The
-  default 0.8 is the authors' released scripts' tau for both the 2- and 3-reward settings [their
-  function default is 0.2; the issue quotes 0.2 from the paper; pass threshold=0.2 for it].
+  default 0.2 is the code's function default and the paper's value as the issue quotes it; the
+  authors' released training scripts (both reward settings) pass tau = 0.8 instead.
 - rho is computed on the *weighted* contributions w_k A_k, the terms whose sum is the advantage, so
   an objective with weight 0 can never cause a conflict [the code has no weights: equal weights].
   rho is computed without an eps: a completion with every A_k = 0 has nothing to cancel and is kept
@@ -44,12 +44,12 @@ from .stats import DEFAULT_EPS, batch_stats, check_inputs, group_stats, make_res
 
 @register("gd2po")
 def gd2po(rewards: torch.Tensor, weights, *, std: str = "population", eps: float = DEFAULT_EPS,
-          threshold: float = 0.8, scale_by_kept: bool = True) -> AdvantageResult:
+          threshold: float = 0.2, scale_by_kept: bool = True) -> AdvantageResult:
     """GD2PO advantages.
 
     rewards: (B, G, K) float, NaN = missing.  weights: (K,) base weights >= 0, not all zero.
     std: "population" (default) or "bessel"; eps: added to every std (default 1e-6).
-    threshold: conflict threshold in [0, 1] (default 0.8; 0 = GDPO, 1 = filter any disagreement).
+    threshold: conflict threshold in [0, 1] (default 0.2; 0 = GDPO, 1 = filter any disagreement).
     scale_by_kept: scale each group's advantages by its kept fraction before whitening (default True).
     Returns advantages (B, G); group_mean/group_std (B, K); weights = base weights (B, K);
     diagnostics: kept_frac (share of scorable completions kept).

@@ -49,4 +49,4 @@ def test_variant_table_compares_with_dvao_and_the_best_of_the_four():
     lines = table.splitlines()
     assert lines[0].startswith("| G | variant | minus dvao |") and len(lines) == 3
     # dvao_shrink is 0.20 below dvao and 0.05 below ac (the best of the four), on every seed: both clear
-    assert lines[2].startswith("| 4 | dvao_shrink | -0.2000 [-0.2000, -0.2000]* | ac | -0.0500 [-0.0500, -0.0500]* |")
+    assert lines[2].startswith("| 4 | dvao_shrink | -0.20000 [-0.20000, -0.20000]* | ac | -0.05000 [-0.05000, -0.05000]* |")

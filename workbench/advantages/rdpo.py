@@ -63,25 +63,25 @@ def normal_scores(g: int) -> np.ndarray:
 
 
 def ahead_counts(x: np.ndarray, present: np.ndarray | None) -> np.ndarray:
-    """#less - #greater = sum_j' sign(x[j] - x[j']) over the present j' of each column, x: (G, R).
+    """#less - #greater = sum_j' sign(x[j] - x[j']) over the present j' of each column, x: (G, R) with
+    missing values filled with 0 (their own counts are never read).
 
     Pairwise, no sort: each pair is compared once and credited to both ends (a sign flips), so a step
     costs G (G - 1) / 2 comparisons of whole rows of R groups; tiny batches broadcast all G^2 at once
-    (fewer numpy calls). A sort is O(G log G) but numpy's row sort plus the tie bookkeeping and the
-    scatter back cost more than this for the group sizes GRPO uses (bench/bench_estimators.py)."""
+    (fewer numpy calls). A sort is O(G log G), but numpy's row sort plus the tie bookkeeping and the
+    scatter back cost more than this for the group sizes GRPO uses (bench/bench_estimators.py). A missing
+    x[j'] = 0 adds sign(x[j]) to every present x[j] of its column; that is taken back in one step."""
     g, r = x.shape
     if g * g * r <= BROADCAST_LIMIT:
-        s = np.sign(x[:, None, :] - x[None, :, :])                        # (G, G, R)
-        if present is not None:
-            s *= present[None, :, :]
-        return s.sum(1)
-    acc = np.zeros_like(x)
-    for j in range(g - 1):
-        s = np.sign(x[j] - x[j + 1:])                                     # (G - j - 1, R)
-        if present is not None:
-            s *= present[j] * present[j + 1:]
-        acc[j] += s.sum(0)
-        acc[j + 1:] -= s
+        acc = np.sign(x[:, None, :] - x[None, :, :]).sum(1)                 # (G, G, R) -> (G, R)
+    else:
+        acc = np.zeros_like(x)
+        for j in range(g - 1):
+            s = np.sign(x[j] - x[j + 1:])                                   # (G - j - 1, R)
+            acc[j] += s.sum(0)
+            acc[j + 1:] -= s
+    if present is not None:
+        acc -= (g - present.sum(0)) * np.sign(x)
     return acc
 
 

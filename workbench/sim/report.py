@@ -13,7 +13,8 @@ A seed fixes the bandit, so methods are compared *paired by seed*: the winner of
 and it is called clear when the bootstrap interval of its paired difference to every other method
 excludes 0. The small-group variants of DVAO (``VARIANTS``) get their own paired comparisons, per level:
 the variant minus DVAO, and minus the best of the paper's four at that level. Writes <out>/sim_<sweep>.png
-and <out>/sim_findings.md, and prints the markdown.
+and <out>/sim_findings.md, plus <out>/sim_vs_dvao.png (every method's paired regret gap to DVAO, one panel
+per sweep), and prints the markdown.
 """
 from __future__ import annotations
 
@@ -114,7 +115,7 @@ def variant_gaps(runs: pd.DataFrame, axis: str, metric: str, higher: bool) -> st
     mean at that level), paired by seed with 95% intervals; a * marks an interval that excludes 0."""
     def cell(a, b):
         d, lo, hi = paired_diff_ci(a, b)
-        return f"{d:+.4f} [{lo:+.4f}, {hi:+.4f}]" + ("*" if lo > 0 or hi < 0 else "")
+        return f"{d:+.5f} [{lo:+.5f}, {hi:+.5f}]" + ("*" if lo > 0 or hi < 0 else "")
 
     rows = []
     for level in levels(runs, axis):
@@ -179,6 +180,47 @@ def plot(runs: pd.DataFrame, steps: pd.DataFrame | None, sweep: str, axis: str, 
     return path
 
 
+def plot_vs_dvao(parts: dict[str, pd.DataFrame], out: Path) -> Path | None:
+    """One panel per sweep: every method's regret minus DVAO's, paired by seed (mean, 95% interval), per level."""
+    import matplotlib.pyplot as plt
+    from analysis.style import method_order
+
+    parts = {k: v for k, v in parts.items() if "dvao" in set(v["method"])}
+    if not parts:
+        return None
+    metric = M.eval_metric("regret")
+    fig, axs = plt.subplots(1, len(parts), figsize=(4.4 * len(parts), 3.6), squeeze=False)
+    for ax, (sweep, runs) in zip(axs[0], parts.items()):
+        axis = AXES[sweep]
+        lv = levels(runs, axis)
+        xs = np.arange(len(lv))
+        methods = [m for m in method_order(runs["method"].unique()) if m != "dvao"]
+        width = min(0.06, 0.6 / max(len(methods), 1))
+        for i, method in enumerate(methods):
+            pts = []
+            for x, level in zip(xs, lv):
+                t = runs[runs[axis] == level].pivot_table(index="seed", columns="method", values=metric)
+                if method in t:
+                    pts.append((x + (i - (len(methods) - 1) / 2) * width, *paired_diff_ci(t[method], t["dvao"])))
+            if not pts:
+                continue
+            x, d, lo, hi = (np.array(c) for c in zip(*pts))
+            colour, mark = _style(method)
+            ax.errorbar(x, d, yerr=[d - lo, hi - d], color=colour, marker=mark, ms=4, capsize=2, lw=1.1,
+                        ls="--" if method in VARIANTS else "-", label=method)
+        ax.axhline(0.0, color="black", lw=0.8)
+        ax.set_yscale("symlog", linthresh=2e-4)      # gaps of 1e-4 and of 1e-2 both readable
+        ax.set_xticks(xs, [str(v) for v in lv])
+        ax.set_xlabel(axis)
+        ax.set_title(f"{sweep}: regret minus dvao's (below 0: better)", fontsize=9)
+    axs[0][0].legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    path = out / "sim_vs_dvao.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def main(argv=None) -> str:
     from analysis.load import load_runs
 
@@ -193,11 +235,12 @@ def main(argv=None) -> str:
     runs = runs.drop_duplicates(["method", "seed", *BASE])
     if runs.empty:
         raise SystemExit(f"no finished sim_* bandit runs under {args.root}: run `make sweep-sim` first")
-    doc = []
+    doc, parts = [], {}
     for sweep, axis in AXES.items():
         part = select(runs, axis)
         if part.empty:
             continue
+        parts[sweep] = part
         steps = tables.steps[tables.steps["run"].isin(part["run"])] if tables.steps is not None else None
         fig = plot(part, steps, sweep, axis, out)
         doc.append(f"### {sweep} ({len(part)} runs, {part['seed'].nunique()} seeds)\n\n![{sweep}]({fig.name})")
@@ -210,6 +253,11 @@ def main(argv=None) -> str:
         if table:
             doc.append("Small-group variants, regret, paired by seed (negative = the variant is better; "
                        "* = the 95% interval excludes 0):\n\n" + table)
+    overview = plot_vs_dvao(parts, out)
+    if overview is not None:
+        doc.insert(0, "### Every method against DVAO, paired by seed\n\n"
+                      f"![regret minus dvao]({overview.name})\n\nThe y axis is linear within +-0.0002 and "
+                      "logarithmic beyond; bars are 95% bootstrap intervals of the paired difference.")
     text = "\n\n".join(doc) + "\n"
     (out / "sim_findings.md").write_text(text)
     print(text)

@@ -166,3 +166,13 @@ def test_rdpo_pairwise_row_path_equals_the_loop(seed, monkeypatch):
     adv, *_ = loop_estimator("rdpo", rewards, w)
     torch.testing.assert_close(advantages.get("rdpo")(rewards, w).advantages, torch.tensor(adv, dtype=torch.float64),
                                atol=1e-9, rtol=1e-9)
+
+
+@pytest.mark.parametrize("g", [3, 9])
+def test_rdpo_every_group_active_path_equals_the_loop(g):
+    """Continuous complete rewards (every objective varies in every group) take rdpo's one-pattern path."""
+    rewards = torch.rand(6, g, 3, generator=torch.Generator().manual_seed(g), dtype=torch.float64)
+    w = [0.2, 0.3, 0.5]
+    adv, *_ = loop_estimator("rdpo", rewards, w)
+    torch.testing.assert_close(advantages.get("rdpo")(rewards, w).advantages, torch.tensor(adv, dtype=torch.float64),
+                               atol=1e-9, rtol=1e-9)

@@ -61,11 +61,6 @@ def check_state(state, k: int) -> None:
                              "pass state=None.")
 
 
-def _mean_over_groups(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """(B, K) -> (K,) mean over the groups where mask (B, K) is 1 (0 where none is)."""
-    return (x * mask).sum(0) / mask.sum(0).clamp_min(1.0)
-
-
 @register("dvao_shrink", stateful=True)
 def dvao_shrink(rewards: torch.Tensor, weights, *, std: str = "population", eps: float = DEFAULT_EPS,
                 shrinkage: float | None = None, memory: float = 0.0,
@@ -95,9 +90,12 @@ def dvao_shrink(rewards: torch.Tensor, weights, *, std: str = "population", eps:
         n = st.count.squeeze(1)
         var = sq / (n - ddof).clamp_min(1.0)                      # the same float ops as group_stats
         valid = (n >= 2).to(var.dtype)
-        vbar = _mean_over_groups(var, valid)                      # (K,)
-        noise_of = lambda v: 2 * v.pow(2) / (n - 1).clamp_min(1.0) * valid       # noqa: E731  (B, K)
-        tau2 = (_mean_over_groups((var - vbar).pow(2), valid) - _mean_over_groups(noise_of(vbar), valid)).clamp_min(0.0)
+        groups = valid.sum(0).clamp_min(1.0)                      # (K,) groups with a variance
+        per_n = valid / (n - 1).clamp_min(1.0)                    # 1 / (n - 1) where valid, else 0
+        vbar = (var * valid).sum(0) / groups                      # (K,)
+        noise_of = lambda v: 2 * v.pow(2) * per_n                 # noqa: E731  (B, K)
+        spread = ((var - vbar).pow(2) * valid).sum(0) / groups
+        tau2 = (spread - 2 * vbar.pow(2) * (per_n.sum(0) / groups)).clamp_min(0.0)
     else:                                                         # every group has G values: lam is per objective
         var = sq / (st.count - ddof)
         valid = None
@@ -118,5 +116,5 @@ def dvao_shrink(rewards: torch.Tensor, weights, *, std: str = "population", eps:
         lam = torch.full_like(var, float(shrinkage)) * (1.0 if valid is None else valid)
     sigma = (var + lam * (vbar - var)).clamp_min(0.0).sqrt()      # (B, K); 0 where < 2 values
     adv, dynamic = spread_weighted(st, sigma, w, eps)
-    lam_k = lam if lam.dim() == 1 else (lam.mean(0) if valid is None else _mean_over_groups(lam, valid))
+    lam_k = lam if lam.dim() == 1 else (lam.mean(0) if valid is None else (lam * valid).sum(0) / groups)
     return make_result(adv, st, dynamic, diagnostics={"shrinkage": lam_k}, state=next_state)

@@ -43,10 +43,10 @@ import numpy as np
 import torch
 
 from .base import AdvantageResult, register
-from .stats import DEFAULT_EPS, check_inputs, group_stats, make_result, static_weights
+from .stats import DEFAULT_EPS, check_inputs, column_stats, static_weights
 
 EIG_FLOOR = 1e-3
-BROADCAST_LIMIT = 20_000     # G * G * B * K at most: rank by one broadcast comparison (else pairwise rows)
+BROADCAST_LIMIT = 2_500_000  # G * G * B * K at most: rank by one broadcast comparison (else row pairs; measured crossover)
 
 
 @lru_cache(maxsize=16)
@@ -62,42 +62,47 @@ def normal_scores(g: int) -> np.ndarray:
     return torch.special.ndtri(torch.from_numpy(q)).numpy()
 
 
-def ahead_counts(x: np.ndarray, present: np.ndarray | None) -> np.ndarray:
-    """#less - #greater = sum_j' sign(x[j] - x[j']) over the present j' of each column, x: (G, R) with
-    missing values filled with 0 (their own counts are never read).
+def ahead_counts(x: np.ndarray) -> np.ndarray:
+    """#less - #greater = sum_j' sign(x[j] - x[j']) over the present j' of each column of x (G, R), NaN
+    missing: a comparison with NaN is False both ways, so a missing value counts for nobody (its own
+    entry is never read).
 
-    Pairwise, no sort: each pair is compared once and credited to both ends (a sign flips), so a step
-    costs G (G - 1) / 2 comparisons of whole rows of R groups; tiny batches broadcast all G^2 at once
-    (fewer numpy calls). A sort is O(G log G), but numpy's row sort plus the tie bookkeeping and the
-    scatter back cost more than this for the group sizes GRPO uses (bench/bench_estimators.py). A missing
-    x[j'] = 0 adds sign(x[j]) to every present x[j] of its column; that is taken back in one step."""
+    Pairwise, no sort: each pair is compared once and credited to both ends (the sign flips), so a step
+    costs G (G - 1) / 2 comparisons of whole rows of R groups, as int8 signs summed into int16 counts;
+    tiny batches broadcast all G^2 at once (fewer numpy calls). A sort is O(G log G), but numpy's row
+    sort plus the tie bookkeeping and the scatter back cost more than this for the group sizes GRPO uses
+    (bench/bench_estimators.py)."""
     g, r = x.shape
+    count = np.int16 if g < 2 ** 14 else np.int32
     if g * g * r <= BROADCAST_LIMIT:
-        acc = np.sign(x[:, None, :] - x[None, :, :]).sum(1)                 # (G, G, R) -> (G, R)
-    else:
-        acc = np.zeros_like(x)
-        for j in range(g - 1):
-            s = np.sign(x[j] - x[j + 1:])                                   # (G - j - 1, R)
-            acc[j] += s.sum(0)
-            acc[j + 1:] -= s
-    if present is not None:
-        acc -= (g - present.sum(0)) * np.sign(x)
+        a, b = x[:, None, :], x[None, :, :]
+        return (a > b).sum(1, dtype=count) - (a < b).sum(1, dtype=count)
+    acc = np.zeros((g, r), dtype=count)
+    gt, lt, sign = np.empty((g, r), bool), np.empty((g, r), bool), np.empty((g, r), np.int8)
+    for j in range(g - 1):
+        m, rest = g - j - 1, x[j + 1:]
+        np.greater(x[j], rest, out=gt[:m])
+        np.less(x[j], rest, out=lt[:m])
+        np.subtract(gt[:m].view(np.int8), lt[:m].view(np.int8), out=sign[:m])
+        acc[j] += sign[:m].sum(0, dtype=count)
+        acc[j + 1:] -= sign[:m]
     return acc
 
 
 def quantile_scores(x: np.ndarray, present: np.ndarray | None) -> np.ndarray:
-    """Centred normal scores of the mid-rank quantiles down each column of x (G, R); exactly 0 where
-    missing or where the column is constant (every score is then Phi^{-1}(1/2) = 0, so a plain mean
-    centres it exactly). present: (G, R) float 1/0, or None when nothing is missing."""
+    """Centred normal scores of the mid-rank quantiles down each column of x (G, R), NaN missing; exactly
+    0 where missing or where the column is constant (every score is then Phi^{-1}(1/2) = 0, so a plain
+    mean centres it exactly). present: (G, R) float 1/0, or None when nothing is missing."""
     g = x.shape[0]
     table = normal_scores(g).astype(x.dtype)
-    ahead = ahead_counts(x, present)                          # whole numbers in [-(n-1), n-1] where present
+    ahead = ahead_counts(x)                          # whole numbers in [-(n-1), n-1] where present
     if present is None:
-        u = table[g - 1].take((ahead + (g - 1)).astype(np.intp))
+        u = table[g - 1].take(ahead + np.intp(g - 1))
         u -= u.mean(0)
         return u
     n = present.sum(0)
-    u = table.ravel().take((ahead + ((np.maximum(n, 1) - 1) * (2 * g - 1) + (g - 1))).astype(np.intp))
+    row = ((np.maximum(n, 1) - 1) * (2 * g - 1) + (g - 1)).astype(np.intp)     # (R,): each column's table row
+    u = table.ravel().take(ahead + row)
     u *= present                                              # a missing one scores 0
     u -= u.sum(0) / np.maximum(n, 1)
     u *= present
@@ -121,6 +126,14 @@ def whitened_weights(cross: np.ndarray, active: np.ndarray, count: np.ndarray, w
     group's active pattern. With D = diag(s), s the pooled score scales, y = D R_a^{-1/2} D^{-1} u, so
     sum_k w_k y_k = u @ v with v = D^{-1} R_a^{-1/2} D w (R_a symmetric)."""
     k = cross.shape[1]
+    if active.all():                 # every objective varies in every group: one pattern, plain sums
+        num = cross.sum(0, dtype=np.float64)
+        diag = np.diagonal(num).copy()
+        corr = num / np.sqrt(np.outer(diag, diag))                        # diag > 0: every group varies
+        scale = np.sqrt(diag / count.sum(0))
+        evals, evecs = np.linalg.eigh(corr)
+        inv_sqrt = (evecs / np.sqrt(np.maximum(evals, EIG_FLOOR))) @ evecs.T
+        return ((inv_sqrt @ (scale * w)) / scale)[None], np.zeros(len(active), dtype=np.intp)
     cross = cross.astype(np.float64)
     act = active.astype(np.float64)
     own = np.diagonal(cross, axis1=1, axis2=2)                            # (B, K) sums of squares
@@ -149,33 +162,33 @@ def rdpo(rewards: torch.Tensor, weights, *, std: str = "population", eps: float 
     eps: validated, unused.  magnitude_aware: step 2 (default True).  whiten_active: step 3 (default True).
     Returns advantages (B, G); group_mean/group_std (B, K); weights (B, K) = base weights.
 
-    Steps 1-4 run in numpy on the CPU (many tiny row and K x K operations: numpy's per-call cost is a
-    fraction of torch's); a GPU batch makes one small round trip.
+    Everything runs in numpy on the CPU, in (G, B*K) columns (one column per group and objective): the
+    many small row and K x K operations cost a fraction of torch's per-call overhead there, and the
+    group statistics are stats.column_stats, group_stats' numpy twin. A GPU batch makes one round trip.
     """
     w = check_inputs(rewards, weights, std, eps)
-    st = group_stats(rewards, std)
     b, g, k = rewards.shape
-    # (G, B*K) columns: every group's values of one objective in one column, pairwise steps run on rows
-    x = np.ascontiguousarray(st.filled.detach().cpu().numpy().transpose(1, 0, 2)).reshape(g, b * k)
-    if st.present is None:
-        present, count = None, np.full((b, k), g, dtype=x.dtype)
-    else:
-        present = np.ascontiguousarray(st.present.detach().cpu().numpy().transpose(1, 0, 2)).reshape(g, b * k)
-        count = present.sum(0).reshape(b, k)
-    u = np.ascontiguousarray(quantile_scores(x, present).reshape(g, b, k).transpose(1, 0, 2))   # (B, G, K)
+    x = np.ascontiguousarray(rewards.detach().cpu().numpy().transpose(1, 0, 2)).reshape(g, b * k)
+    cs = column_stats(x, std)
+    count = np.full((b, k), g, dtype=x.dtype) if cs.present is None else cs.count.reshape(b, k)
+    u = quantile_scores(x, cs.present)
+    u = np.ascontiguousarray(u.reshape(g, b, k).transpose(1, 0, 2))       # (B, G, K)
     wn = w.detach().cpu().numpy().astype(np.float64)
     coef = np.broadcast_to(wn, (b, k))                                    # per-group weights of u's columns
-    scaled = None                                                         # step 2 as a (B, K) factor
-    if magnitude_aware:
-        scaled = magnitude(st.std.detach().squeeze(1).cpu().numpy().astype(np.float64), count)
+    scaled = magnitude(cs.std.reshape(b, k).astype(np.float64), count) if magnitude_aware else None
     if whiten_active and k > 1:
         cross = u.transpose(0, 2, 1) @ u                                  # (B, K, K)
         if scaled is not None:
             cross = cross * (scaled[:, :, None] * scaled[:, None, :])
-        v, which = whitened_weights(cross, ~st.constant.squeeze(1).cpu().numpy(), count, wn)
+        v, which = whitened_weights(cross, ~cs.constant.reshape(b, k), count, wn)
         coef = v[which]
     if scaled is not None:
         coef = coef * scaled
     adv = (u @ coef.astype(u.dtype)[:, :, None])[..., 0]
-    adv = torch.from_numpy(adv).to(device=rewards.device, dtype=rewards.dtype)
-    return make_result(adv, st, static_weights(w, b))
+    like = dict(device=rewards.device, dtype=rewards.dtype)
+    scorable = (torch.ones(b, g, dtype=torch.bool, device=rewards.device) if cs.present is None else
+                ~torch.isnan(rewards).all(-1))
+    return AdvantageResult(advantages=torch.from_numpy(adv).to(**like),
+                           group_mean=torch.from_numpy(cs.mean.reshape(b, k)).to(**like),
+                           group_std=torch.from_numpy(cs.std.reshape(b, k)).to(**like),
+                           weights=static_weights(w, b), scorable=scorable, diagnostics={})

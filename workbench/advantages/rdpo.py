@@ -187,7 +187,8 @@ def rdpo(rewards: torch.Tensor, weights, *, std: str = "population", eps: float 
     adv = (u @ coef.astype(u.dtype)[:, :, None])[..., 0]
     like = dict(device=rewards.device, dtype=rewards.dtype)
     scorable = (torch.ones(b, g, dtype=torch.bool, device=rewards.device) if cs.present is None else
-                ~torch.isnan(rewards).all(-1))
+                torch.from_numpy(np.ascontiguousarray((cs.present.reshape(g, b, k) @ np.ones(k, x.dtype) > 0).T))
+                .to(rewards.device))                                      # a matrix-vector product: fast
     return AdvantageResult(advantages=torch.from_numpy(adv).to(**like),
                            group_mean=torch.from_numpy(cs.mean.reshape(b, k)).to(**like),
                            group_std=torch.from_numpy(cs.std.reshape(b, k)).to(**like),

@@ -106,3 +106,13 @@ def test_stateful_estimator_state_is_carried_saved_and_resumed(tmp_path, monkeyp
     seen.clear()
     run(fast_cfg(run_dir, "method=dvao_shrink_ema", "steps=3", "resume=true"))
     assert len(seen) == 1 and seen[0][0]["pooled_var"].tolist() == pytest.approx(saved["pooled_var"])
+
+
+def test_a_corrupt_estimator_state_resumes_with_a_fresh_prior(tmp_path, caplog):
+    """A hand-edited or truncated estimator_state.json does not block resume=true: a warning names it."""
+    run_dir = tmp_path / "ema"
+    run(fast_cfg(run_dir, "method=dvao_shrink_ema"))
+    (run_dir / "checkpoints" / "checkpoint-2" / "estimator_state.json").write_text('{"pooled_var": [0.1,')
+    with caplog.at_level("WARNING"):
+        summary = run(fast_cfg(run_dir, "method=dvao_shrink_ema", "steps=3", "resume=true"))
+    assert summary["step"] == 3 and "estimator_state.json is unreadable" in caplog.text

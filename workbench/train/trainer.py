@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 from typing import Any, Callable, Sequence
 
@@ -29,6 +30,7 @@ from trl import GRPOTrainer
 from workbench import advantages as registry
 from workbench import metrics as M
 
+log = logging.getLogger(__name__)
 ESTIMATOR_STATE = "estimator_state.json"   # a stateful estimator's state, saved inside each checkpoint
 
 class RewardFunctionError(RuntimeError):
@@ -152,6 +154,9 @@ class EstimatorGRPOTrainer(GRPOTrainer):
         super()._load_from_checkpoint(resume_from_checkpoint, model)
         path = os.path.join(resume_from_checkpoint, ESTIMATOR_STATE)
         if self.estimator_stateful and os.path.isfile(path):  # absent: the run resumes with a fresh prior
-            with open(path) as fh:
-                self.estimator_state = {k: torch.tensor(v, dtype=torch.float32) for k, v in json.load(fh).items()}
+            try:
+                with open(path) as fh:
+                    self.estimator_state = {k: torch.tensor(v, dtype=torch.float32) for k, v in json.load(fh).items()}
+            except (ValueError, TypeError, AttributeError) as exc:   # not JSON, or not a mapping of number lists
+                log.warning("%s is unreadable (%s): resuming with a fresh estimator prior", path, exc)
 

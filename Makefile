@@ -54,7 +54,7 @@ run: install ## train the default job (dvao, math, tiny model; a few minutes her
 
 # ---- bandit test bed (workbench/sim, issue 7) ----
 .PHONY: sweep-sim
-sweep-sim: install ## bandit study: G, K, noisy-aux and correlation sweeps (4 estimators x 5 seeds, ~5 min), then findings
+sweep-sim: install ## bandit study: G, K, noisy-aux and correlation sweeps (9 estimators x 5 seeds, 720 runs), then findings
 	@mkdir -p runs; for s in sweeps/sim_*.yaml; do n=$$(basename $$s .yaml); echo "== $$n (log: runs/$$n.log)"; \
 	  HF_HUB_OFFLINE=1 WANDB_MODE=offline $(PY) -m workbench.run -m -cd . +sweeps=$$n resume=true \
 	    > runs/$$n.log 2>&1 || { tail -20 runs/$$n.log; exit 1; }; tail -3 runs/$$n.log; done

@@ -20,7 +20,8 @@ def test_every_group_option_composes_and_validates(group):
 
 
 def test_method_names_match_files_and_estimators():
-    assert set(C.choices("method")) == {"rc", "ac", "gdpo", "dvao", "grpo_nostd", "single"}
+    assert set(C.choices("method")) == {"rc", "ac", "gdpo", "dvao", "grpo_nostd", "single", "gd2po", "rdpo", "mo_grpo",
+                                        "rc_shrink", "dvao_shrink", "dvao_shrink_ema"}
     for name in C.choices("method"):
         spec = C.load(compose_cfg([f"method={name}"]))
         assert spec.method.name == name and spec.method.estimator in advantages.names()
@@ -55,10 +56,14 @@ def test_unknown_method_lists_the_valid_ones():
     ("model.name=gpt9", ["unknown model", "tiny"]),
     ("logger.mode=sometimes", ["logger.mode", "offline"]),
     ("train.temperature=0", ["train.temperature"]),
+    ("method=gd2po +method.options.thresold=0.2", ["method.options", "thresold", "unexpected keyword"]),
+    ("method=gd2po +method.options.threshold=5", ["method.options", "threshold must be a number in [0, 1]"]),
+    ("method=dvao_shrink_ema method.options.memory=1.0", ["memory must be a number in [0, 1)"]),
+    ("+method.options.state=0", ["state is carried by the trainer"]),
 ])
 def test_bad_values_fail_naming_key_and_fix(override, words):
     with pytest.raises(C.ConfigError) as err:
-        C.load(compose_cfg([override]))
+        C.load(compose_cfg(override.split()))
     for word in words:
         assert word in str(err.value)
 

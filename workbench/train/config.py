@@ -152,6 +152,7 @@ def _check(run: RunConfig) -> None:
     if run.method.estimator not in advantages.names():
         raise ConfigError(f"method.estimator={run.method.estimator!r} is not a registered estimator; "
                           f"valid values: {', '.join(advantages.names())}.")
+    _check_estimator_options(run.method)
     for group in ("task", "model"):
         names = choices(group)
         if names and run.__dict__[group]["name"] not in names:
@@ -197,6 +198,23 @@ def _check(run: RunConfig) -> None:
         raise ConfigError(f"logger.mode={run.logger.mode!r}; valid values: null, online, offline, disabled.")
     if run.weights is not None and not isinstance(run.weights, list):
         raise ConfigError(f"weights={run.weights!r} must be null (equal weights) or a list like [0.3, 0.7].")
+
+
+def _check_estimator_options(method: MethodConfig) -> None:
+    """Call the estimator once on a 1 x 2 x 1 batch, so a misspelt or out-of-range option in
+    ``method.options`` fails here, before any model is loaded, with the estimator's own message."""
+    import torch
+
+    from workbench import advantages
+
+    if not isinstance(method.options, dict) or "state" in method.options:
+        raise ConfigError(f"method.options={method.options!r} must be a mapping of the estimator's keyword options "
+                          "(state is carried by the trainer, never configured).")
+    try:
+        advantages.get(method.estimator)(torch.tensor([[[0.0], [1.0]]]), [1.0], **method.options)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"method.options={method.options!r} do not fit estimator {method.estimator!r}: {exc} "
+                          f"(see docs/estimators.md for its options).") from None
 
 
 def objective_weights(run: RunConfig, objectives: list[str]) -> list[float]:

@@ -51,6 +51,9 @@ class Task(Protocol):
     def eval_axes(self) -> list[EvalAxis]:
         """The evaluation metrics analysis uses as Pareto axes (all in [0, 1], maximised by default)."""
 
+    # Optional: ``policy_metrics(model, rows, scores) -> dict[str, float]``, held-out metrics that need the
+    # evaluated policy itself (math: ``front_distance`` to the front of the model's property record).
+
 
 class WarmupSource(Protocol):
     """What a task offers the tiny model's builder (workbench/models/tiny.py); generated data only."""
@@ -69,3 +72,6 @@ class WarmupSource(Protocol):
 
     def warmup_overrides(self) -> dict:
         """Task-specific changes to the model's ``warmup`` options (e.g. fewer steps), possibly empty."""
+
+    # Optional: ``measure_policy(model, tokenizer, max_new_tokens) -> dict``, the warmed policy's property
+    # record (math: per-difficulty form rates and per-form accuracies), stored with the cached model.

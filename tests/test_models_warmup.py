@@ -29,6 +29,7 @@ def test_warmed_math_record_places_the_policy_inside_its_front(tiny_math_dir, ti
     import json
 
     from workbench.tasks import math_front as F
+    from workbench.tasks.math_report import report
 
     task, model, tok = tiny_math
     record = json.loads((tiny_math_dir / tiny.INFO).read_text())["properties"]
@@ -38,7 +39,7 @@ def test_warmed_math_record_places_the_policy_inside_its_front(tiny_math_dir, ti
     held = task._eval
     shares = {d: sum(r["difficulty"] == d for r in held) / len(held) for d in ("easy", "hard")}
     print(f"\n[math property record, {record['prompts']} held-out prompts x {record['samples']} samples]\n"
-          + F.report(record, shares, limit))
+          + report(record, shares, limit))
     for d in ("easy", "hard"):
         p = props[d]
         assert 0.2 <= p["worked_rate"] <= 0.8 and 0.2 <= p["direct_rate"] <= 0.8   # both forms in use: RL has room

@@ -220,6 +220,7 @@ def test_dapo_without_path_offline_says_what_to_set(monkeypatch):
     ({"data.easy_frac": 1.5}, "easy_frac=1.5 must lie in"),
     ({"warmup.worked_frac": {"easy": -0.1}}, "worked_frac.easy=-0.1"),
     ({"warmup.worked_frac": {"medium": 0.5}}, r"task.warmup.worked_frac: unknown option"),
+    ({"warmup.worked_frac": 0.5}, r"worked_frac=0.5 must be a mapping like \{easy: ..., hard: ...\}"),
     ({"warmup.samples": 0}, "samples"),
     ({"data.n_trian": 4}, r"task.data: unknown option"),
 ])

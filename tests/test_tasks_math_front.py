@@ -95,6 +95,8 @@ def test_policy_metrics_hook_reports_the_front_distance(caplog):
     with caplog.at_level(logging.WARNING):
         assert cold.policy_metrics(Policy(RECORD), rows, scores) == {}
     assert "sampled at temperature 1.0" in caplog.text
+    broken = {"temperature": 1.0, "top_p": 1.0, "cells": {"easy": {}}}          # no forms, no hard cells
+    assert t.policy_metrics(Policy(broken), rows, scores) == {}
 
 
 def test_evaluate_adds_the_hook_metrics_to_the_eval_keys(tiny_math):

@@ -93,6 +93,7 @@ class MathTask(SplitTask):
     """Math word/arithmetic problems scored on accuracy, length and (optionally) format."""
 
     cfg: MathConfig
+    _warned_front = False  # policy_metrics warns once per task about a missing or unusable front
 
     # ---- data -----------------------------------------------------------------------------------
     def _load(self) -> tuple[list[dict], list[dict]]:
@@ -141,22 +142,25 @@ class MathTask(SplitTask):
 
     def policy_metrics(self, model, rows: dict[str, list[Any]], scores: dict[str, float]) -> dict[str, float]:
         """``front_distance`` and ``front_accuracy_gap`` of the evaluated (accuracy, length) point against the
-        front of ``model``'s property record (kept in its config by the tiny builder); empty without a usable record."""
+        front of ``model``'s property record (kept in its config by the tiny builder); empty without a usable
+        record, with one warning saying why (a metric never stops a run)."""
         record = getattr(getattr(model, "config", None), "property_record", None)
         if record is None or "difficulty" not in rows:
             return {}
         e = self.cfg.eval
-        if (record["temperature"], record["top_p"]) != (e.temperature, e.top_p):
-            if not getattr(self, "_warned_front", False):
-                log.warning("no eval/front_distance: the policy's property record was sampled at temperature %s, "
-                            "top_p %s, this evaluation at %s, %s", record["temperature"], record["top_p"],
-                            e.temperature, e.top_p)
+        try:
+            if (record["temperature"], record["top_p"]) != (e.temperature, e.top_p):
+                raise ValueError(f"the policy's property record was sampled at temperature {record['temperature']}, "
+                                 f"top_p {record['top_p']}, this evaluation at {e.temperature}, {e.top_p}")
+            shares = {d: c / len(rows["difficulty"]) for d, c in Counter(rows["difficulty"]).items()}
+            point = (record, shares, self.cfg.length_limit, scores["accuracy"], scores["length"])
+            return {"front_distance": math_front.front_distance(*point),
+                    "front_accuracy_gap": math_front.accuracy_gap(*point)}
+        except (KeyError, TypeError, ValueError) as err:
+            if not self._warned_front:
+                log.warning("no eval/front_distance: %s", err)
                 self._warned_front = True
             return {}
-        shares = {d: c / len(rows["difficulty"]) for d, c in Counter(rows["difficulty"]).items()}
-        point = (record, shares, self.cfg.length_limit, scores["accuracy"], scores["length"])
-        return {"front_distance": math_front.front_distance(*point),
-                "front_accuracy_gap": math_front.accuracy_gap(*point)}
 
     # ---- tiny-model warm-up (generated data only) ------------------------------------------------
     def warmup_examples(self, n: int, seed: int) -> list[tuple[str, str]]:

@@ -102,8 +102,15 @@ def test_policy_metrics_hook_reports_the_front_distance(caplog):
 def test_evaluate_adds_the_hook_metrics_to_the_eval_keys(tiny_math):
     from workbench.train.evaluate import EvalSettings, evaluate
 
+    import torch
+
     task, model, tokenizer = tiny_math
-    out = evaluate(model, tokenizer, task, task.eval_dataset(), EvalSettings(prompts=48, max_new_tokens=24))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # 2 threads on 2 shared cores spin-wait (README: several times slower)
+    try:
+        out = evaluate(model, tokenizer, task, task.eval_dataset(), EvalSettings(prompts=48, max_new_tokens=24))
+    finally:
+        torch.set_num_threads(threads)
     record = model.config.property_record
     ev = task.eval_dataset().select(range(48))
     shares = {d: ev["difficulty"].count(d) / 48 for d in ("easy", "hard")}

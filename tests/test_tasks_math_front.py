@@ -45,10 +45,10 @@ def test_accuracy_gap_reads_the_front_at_the_same_compliance(point, gap):
     assert F.accuracy_gap(RECORD, HALF, 12, *point) == pytest.approx(gap)
 
 
-def test_accuracy_gap_past_the_fronts_compliance_is_nan():
+def test_accuracy_gap_outside_the_fronts_compliance_range_reads_its_end_vertices():
     # At 11 tokens hard direct answers (12 tokens) no longer fit: the front is the one point (0.8, 0.5).
     np.testing.assert_allclose(F.front_vertices(RECORD, HALF, 11), [[0.8, 0.5]])
-    assert np.isnan(F.accuracy_gap(RECORD, HALF, 11, 0.5, 0.6))
+    assert F.accuracy_gap(RECORD, HALF, 11, 0.5, 0.6) == pytest.approx(0.3)   # above it: the top vertex
     assert F.accuracy_gap(RECORD, HALF, 11, 0.5, 0.2) == pytest.approx(0.3)   # below it: the best accuracy
 
 

@@ -130,11 +130,10 @@ def accuracy_gap(record: dict, shares: dict[str, float], limit: int, accuracy: f
 
     Unlike ``front_distance``, which is capped by the compliance still to gain (a policy that answers
     everything short and wrong sits near compliance 1 and so near distance 0), this reads how much
-    accuracy the policy gives up for its compliance. Compliance above the front's highest: NaN.
+    accuracy the policy gives up for its compliance. A compliance above the front's highest (sampling
+    noise in the record) is read at the front's top vertex.
     """
     v = front_vertices(record, shares, limit)
-    if compliance_ > v[0, 1] + 1e-12:
-        return float("nan")
     # compliance falls as accuracy rises along the front: interpolate accuracy on ascending compliance
     return float(np.interp(compliance_, v[::-1, 1], v[::-1, 0]) - accuracy)
 

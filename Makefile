@@ -83,6 +83,11 @@ sweep-ablate-noise: install ## ablation: a noisy or miscalibrated auxiliary obje
 sweep-models: install ## ablation: Qwen2.5 0.5B/1.5B/3B (GPU cluster via SLURM only)
 	$(call SWEEP,models)
 
+.PHONY: sweep-study
+sweep-study: install ## estimator study on the math test bed: every estimator x 5 weights x 5 seeds x 100 steps (~31 min), then analysis.pareto
+	-$(call SWEEP,study_math)
+	$(PY) -m analysis.pareto runs/study_math --out reports/study_math
+
 .PHONY: demo analyse
 demo: install ## first command: install, sweep the 4 estimators on math (tiny model), Pareto analysis (~10 min)
 	-$(call SWEEP,demo)

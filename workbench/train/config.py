@@ -71,7 +71,7 @@ class RunConfig:
     G: int                             # group size: completions per prompt
     seed: int                          # seeds python, numpy, torch and the sampler
     steps: int                         # optimiser steps
-    weights: list | None               # base objective weights (task objective order); null: equal
+    weights: list | None               # base objective weights (task objective order); default: task.default_weights; null: equal
     run_dir: str                       # run directory (workbench/store.py layout)
     resume: bool                       # continue the run in run_dir (identity checked) or return it if done
     overwrite: bool                    # replace the run in run_dir (only a run directory the workbench made)
@@ -233,7 +233,8 @@ def objective_weights(run: RunConfig, objectives: list[str]) -> list[float]:
         return [1.0 / k] * k
     w = run.weights
     if len(w) != k:
-        raise ConfigError(f"weights={w} has {len(w)} entries but task {run.task['name']!r} has {k} objectives "
+        origin = " (task.default_weights)" if w == run.task.get("default_weights") else ""
+        raise ConfigError(f"weights={w}{origin} has {len(w)} entries but task {run.task['name']!r} has {k} objectives "
                           f"{objectives}: give one weight per objective in that order, e.g. weights=[{', '.join(['0.5'] * k)}], "
                           f"or weights=null for equal weights.")
     if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x >= 0 for x in w):

@@ -1,7 +1,8 @@
 """Held-out evaluation: sample completions on the task's eval split, score them with task.evaluate.
 
-The returned keys are ``workbench.metrics.eval_metric(name)`` for every metric the task reports;
-the task's ``eval_axes`` among them are the Pareto axes analysis uses.
+The returned keys are ``workbench.metrics.eval_metric(name)`` for every metric the task reports
+(``task.evaluate`` on the completions, plus ``task.policy_metrics`` where a task has it); the task's
+``eval_axes`` among them are the Pareto axes analysis uses.
 """
 from __future__ import annotations
 
@@ -78,6 +79,8 @@ def evaluate(model, tokenizer, task, dataset, s: EvalSettings) -> dict[str, floa
     finally:
         model.train(was_training)
     scores = task.evaluate(rows["prompt"], completions, rows, lengths)
+    if hasattr(task, "policy_metrics"):  # metrics that need the policy itself, e.g. math's eval/front_distance
+        scores.update(task.policy_metrics(model, rows, scores))
     missing = [a.name for a in task.eval_axes if a.name not in scores]
     if missing:
         raise ValueError(f"task {task.name!r}.evaluate returned no value for eval axes {missing}.")

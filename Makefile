@@ -54,7 +54,7 @@ run: install ## train the default job (dvao, math, tiny model; a few minutes her
 
 # ---- bandit test bed (workbench/sim, issue 7) ----
 .PHONY: sweep-sim
-sweep-sim: install ## bandit study: G, K, noisy-aux and correlation sweeps (4 estimators x 5 seeds, ~5 min), then findings
+sweep-sim: install ## bandit study: G, K, noisy-aux and correlation sweeps (9 estimators x 5 seeds, 720 runs), then findings
 	@mkdir -p runs; for s in sweeps/sim_*.yaml; do n=$$(basename $$s .yaml); echo "== $$n (log: runs/$$n.log)"; \
 	  HF_HUB_OFFLINE=1 WANDB_MODE=offline $(PY) -m workbench.run -m -cd . +sweeps=$$n resume=true \
 	    > runs/$$n.log 2>&1 || { tail -20 runs/$$n.log; exit 1; }; tail -3 runs/$$n.log; done
@@ -82,6 +82,11 @@ sweep-ablate-noise: install ## ablation: a noisy or miscalibrated auxiliary obje
 	$(call SWEEP,ablate-noise)
 sweep-models: install ## ablation: Qwen2.5 0.5B/1.5B/3B (GPU cluster via SLURM only)
 	$(call SWEEP,models)
+
+.PHONY: sweep-study
+sweep-study: install ## estimator study on the math test bed: every estimator x 5 weights x 5 seeds x 100 steps (~31 min), then analysis.pareto
+	-$(call SWEEP,study_math)
+	$(PY) -m analysis.pareto runs/study_math --out reports/study_math
 
 .PHONY: demo analyse
 demo: install ## first command: install, sweep the 4 estimators on math (tiny model), Pareto analysis (~10 min)

@@ -28,7 +28,7 @@ import pandas as pd
 
 from analysis.checks import KNOWN_FRONT, is_int, is_number, known_front_of, read_json, type_problem
 from workbench import metrics as M
-from workbench.store import DONE, METRICS, RUNNING, STATUS, SUMMARY, find_runs, run_state
+from workbench.store import DONE, METRICS, RUNNING, STALE, STATUS, SUMMARY, find_runs, run_state
 
 REQUIRED = ("method", "task", "model", "seed", "objectives", "eval_axes")
 # Config axes that define separate experiments when they vary: pareto and stability split by them,
@@ -72,7 +72,7 @@ def _summary_row(run_dir: Path, root: Path, include_incomplete: bool) -> tuple[d
     state = status.get("status")
     if state == RUNNING:
         state = run_state(run_dir).status  # "stale" when no live process writes it (killed, host gone)
-    if state != DONE and not (include_incomplete and state == RUNNING):
+    if state != DONE and not (include_incomplete and state in (RUNNING, STALE)):
         detail = f": {status['error']}" if status.get("error") else ""
         return None, f"{STATUS}: {state or 'no status'} at step {status.get('step')}{detail}"
     summary, problem = read_json(run_dir / SUMMARY)
@@ -172,7 +172,8 @@ def load_steps(runs: pd.DataFrame) -> pd.DataFrame:
 def load_runs(root: str | os.PathLike, *, steps: bool = True, include_incomplete: bool = False) -> RunTables:
     """Load every run directory under ``root`` (see the module docstring for the two tables).
 
-    include_incomplete keeps runs whose status is still "running" (their summary.json must exist).
+    include_incomplete keeps runs whose status is still "running", or "stale" (the writer died), when their
+    summary.json exists.
     Raises FileNotFoundError when ``root`` does not exist or holds no run directory at all.
     """
     if not str(root).strip():

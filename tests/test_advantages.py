@@ -10,12 +10,12 @@ from workbench import advantages
 from workbench.advantages import AdvantageResult, get, names, register
 
 NAN = math.nan
-ALL = ["ac", "dvao", "gdpo", "grpo_nostd", "rc"]
+ALL = ["ac", "dvao", "dvao_shrink", "gd2po", "gdpo", "grpo_nostd", "mo_grpo", "rc", "rc_shrink", "rdpo"]
 
 
 # ---- registry -------------------------------------------------------------------------------------
 
-def test_names_lists_the_five_estimators():
+def test_names_lists_every_estimator():
     assert names() == ALL
 
 
@@ -169,7 +169,7 @@ def test_single_missing_objective_is_left_out_of_its_statistics(name):
     assert res.scorable.all() and res.advantages[0, 1] != 0
 
 
-@pytest.mark.parametrize("name", ["ac", "dvao", "gdpo", "rc"])
+@pytest.mark.parametrize("name", ["ac", "dvao", "gdpo", "rc", "dvao_shrink", "gd2po", "rc_shrink", "rdpo"])
 @pytest.mark.parametrize("value", [0.1, 1.0, 0.3333])
 def test_constant_objective_contributes_no_signal(name, value):
     """Adding an objective that is constant in every group, with any weight, leaves the advantages
@@ -181,7 +181,7 @@ def test_constant_objective_contributes_no_signal(name, value):
     b = get(name)(extra, [0.3, 0.2, 0.5])
     torch.testing.assert_close(b.advantages, a, atol=1e-5, rtol=1e-5)
     assert (b.group_std[:, 2] == 0).all()
-    if name == "dvao":
+    if name in ("dvao", "dvao_shrink"):
         assert (b.weights[:, 2] == 0).all()
 
 
@@ -213,7 +213,7 @@ def test_double_and_float_agree():
 
 
 def test_advantages_module_exports_the_public_api():
-    assert set(advantages.__all__) == {"AdvantageResult", "get", "names", "register"}
+    assert set(advantages.__all__) == {"AdvantageResult", "get", "is_stateful", "names", "register"}
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -222,8 +222,10 @@ def test_equal_values_give_exactly_zero_signal(dtype, with_missing):
     """Groups of one repeated value (0.1, 1/3, ... whose float mean is inexact) report std exactly 0,
     mean exactly the value, and advantage exactly 0 from every estimator, for G from 2 to 64.
 
-    Exception, pinned on purpose: RC and grpo_nostd follow TRL, where a missing objective counts as 0
-    in the weighted sum s, so the completion missing one reward is pushed below its group."""
+    Exceptions, pinned on purpose: RC and grpo_nostd follow TRL, where a missing objective counts as 0
+    in the weighted sum s, so the completion missing one reward is pushed below its group. rc_shrink
+    does the same, and then (its point) shrinks every other group's baseline toward the batch's: each
+    of those constant groups gets one shared nonzero value (tests/test_advantages_zoo.py has the formula)."""
     gen = torch.Generator().manual_seed(21)
     for g in (2, 3, 7, 16, 33, 64):
         values = torch.rand(6, 1, 3, generator=gen, dtype=torch.float64).to(dtype)
@@ -233,7 +235,10 @@ def test_equal_values_give_exactly_zero_signal(dtype, with_missing):
         for name in ALL:
             res = get(name)(r, [0.2, 0.3, 0.5], eps=0.0)
             assert (res.group_std == 0).all() and (res.group_mean == values.squeeze(1)).all()
-            if with_missing and name in ("rc", "grpo_nostd"):
+            if with_missing and name == "rc_shrink":
+                assert res.diagnostics["shrinkage"] > 0 and res.advantages[0, 0] < res.advantages[0, 1]
+                assert (res.advantages[1:] == res.advantages[1:, :1]).all(), (name, g)   # one value per group
+            elif with_missing and name in ("rc", "grpo_nostd"):
                 assert (res.advantages[1:] == 0).all() and res.advantages[0, 0] < 0, (name, g)
             else:
                 assert (res.advantages == 0).all(), (name, g)

@@ -1,6 +1,6 @@
 """Loop versus vectorised: a plain per-group Python implementation of every estimator, written
-straight from REFERENCE.md's formulas with the missing-data rules of issue 2, must agree with the
-registered tensor code on random batches (binary and continuous rewards, missing entries,
+straight from REFERENCE.md's formulas with the missing-data rules of issue 2 (tests/loop_zoo.py for
+the newer estimators, from their docstrings), must agree with the registered tensor code on random batches (binary and continuous rewards, missing entries,
 unscorable completions, constant objectives, single present values), for every option.
 
 ``random_rewards`` is also the batch generator of the TRL-oracle tests.
@@ -12,6 +12,7 @@ import math
 import pytest
 import torch
 
+from tests import loop_zoo
 from workbench import advantages
 
 NAN = math.nan
@@ -56,30 +57,27 @@ def _z(values, ddof, eps):
     return [0.0 if (v is None or const) else (v - m) / (s + eps) for v in values]
 
 
-def _column(group, k):
-    return [None if math.isnan(row[k]) else row[k] for row in group]
-
-
-def _scalar(group, w):
-    out = []
-    for row in group:
-        present = [(wk, x) for wk, x in zip(w, row) if not math.isnan(x)]
-        out.append(sum(wk * x for wk, x in present) if present else None)
-    return out
+ZOO = {"gd2po": loop_zoo.gd2po, "rc_shrink": loop_zoo.rc_shrink, "rdpo": loop_zoo.rdpo,
+       "dvao_shrink": lambda *a, **o: loop_zoo.dvao_shrink(*a, **o)[:2]}
 
 
 def loop_estimator(name, rewards, w, std="population", eps=1e-6, **opt):
     """Advantages (B, G), per-objective (mean, std) (B, K) and effective weights (B, K) as lists."""
     ddof = 0 if std == "population" else 1
+    name = "ac" if name == "mo_grpo" else name          # an alias (workbench/advantages/mo_grpo.py)
+    if name in ZOO:
+        _, means, stds, eff = loop_estimator("ac", rewards, w, std, eps)
+        adv, dynamic = ZOO[name](rewards.tolist(), list(w), ddof, eps, **opt)
+        return adv, means, stds, (eff if dynamic is None else dynamic)
     adv, means, stds, eff = [], [], [], []
     for group in rewards.tolist():
-        cols = [_column(group, k) for k in range(len(w))]
+        cols = [loop_zoo.column(group, k) for k in range(len(w))]
         st = [_stats(c, ddof) for c in cols]
         means.append([m for m, _, _ in st])
         stds.append([s for _, s, _ in st])
         eff.append(list(w))
         if name in ("rc", "grpo_nostd"):
-            s = _scalar(group, w)
+            s = loop_zoo.scalar(group, w)
             m, sd, const = _stats(s, ddof)
             if name == "grpo_nostd":
                 adv.append([0.0 if v is None or const else v - m for v in s])
@@ -97,7 +95,7 @@ def loop_estimator(name, rewards, w, std="population", eps=1e-6, **opt):
             adv.append([x / (pooled + eps) if pooled > 0 else 0.0 for x in num])
     scorable = [[any(not math.isnan(x) for x in row) for row in group] for group in rewards.tolist()]
     if (name == "gdpo" and opt.get("batch_norm", True)) or (name == "rc" and opt.get("scale") == "batch"):
-        src = adv if name == "gdpo" else [_scalar(group, w) for group in rewards.tolist()]
+        src = adv if name == "gdpo" else [loop_zoo.scalar(group, w) for group in rewards.tolist()]
         flat = [v for a_row, ok_row in zip(src, scorable) for v, ok in zip(a_row, ok_row) if ok]
         m, sd, const = _stats(flat, ddof)
         if name == "gdpo":
@@ -112,7 +110,11 @@ def loop_estimator(name, rewards, w, std="population", eps=1e-6, **opt):
 # ---- the comparisons ------------------------------------------------------------------------------
 
 CASES = [("rc", {}), ("rc", {"scale": "batch"}), ("ac", {}), ("gdpo", {}), ("gdpo", {"batch_norm": False}),
-         ("dvao", {}), ("grpo_nostd", {})]
+         ("dvao", {}), ("grpo_nostd", {}), ("mo_grpo", {}),
+         ("gd2po", {}), ("gd2po", {"threshold": 1.0}), ("gd2po", {"threshold": 0.8, "scale_by_kept": False}),
+         ("rc_shrink", {}), ("rc_shrink", {"scale": "none"}), ("rc_shrink", {"shrinkage": 0.4}),
+         ("dvao_shrink", {}), ("dvao_shrink", {"shrinkage": 0.5}),
+         ("rdpo", {}), ("rdpo", {"magnitude_aware": False}), ("rdpo", {"whiten_active": False})]
 
 
 def test_every_registered_estimator_has_a_loop_case():
@@ -135,3 +137,42 @@ def test_loop_equals_vectorised(name, opt, seed):
     torch.testing.assert_close(res.group_mean, torch.tensor(means, dtype=torch.float64), atol=1e-12, rtol=0)
     torch.testing.assert_close(res.group_std, torch.tensor(stds, dtype=torch.float64), atol=1e-12, rtol=1e-12)
     torch.testing.assert_close(res.weights, torch.tensor(eff, dtype=torch.float64), atol=1e-12, rtol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_dvao_shrink_state_carried_over_steps_equals_the_loop(seed):
+    """memory > 0: three steps, each handing the previous result's state back in, match the loop."""
+    w = [0.3, 0.7]
+    state, loop_state = None, None
+    for step in range(3):
+        rewards = random_rewards(100 * seed + step, 6, 4, 2, binary=step % 2 == 0, missing=0.1)
+        res = advantages.get("dvao_shrink")(rewards, w, memory=0.8, state=state)
+        adv, eff, loop_state = loop_zoo.dvao_shrink(rewards.tolist(), w, 0, 1e-6, memory=0.8, state=loop_state)
+        torch.testing.assert_close(res.advantages, torch.tensor(adv, dtype=torch.float64), atol=1e-9, rtol=1e-9)
+        torch.testing.assert_close(res.weights, torch.tensor(eff, dtype=torch.float64), atol=1e-12, rtol=1e-12)
+        torch.testing.assert_close(res.state["pooled_var"], torch.tensor(loop_state[0], dtype=torch.float64))
+        state = res.state
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_rdpo_pairwise_row_path_equals_the_loop(seed, monkeypatch):
+    """rdpo ranks small batches with one broadcast comparison and larger ones row pair by row pair:
+    force the second on a batch with ties, missing values and planted cases."""
+    from workbench.advantages import rdpo
+
+    monkeypatch.setattr(rdpo, "BROADCAST_LIMIT", 0)
+    rewards = random_rewards(50 + seed, 9, 7, 3, binary=seed == 0, missing=0.15)
+    w = [0.2, 0.3, 0.5]
+    adv, *_ = loop_estimator("rdpo", rewards, w)
+    torch.testing.assert_close(advantages.get("rdpo")(rewards, w).advantages, torch.tensor(adv, dtype=torch.float64),
+                               atol=1e-9, rtol=1e-9)
+
+
+@pytest.mark.parametrize("g", [3, 9])
+def test_rdpo_every_group_active_path_equals_the_loop(g):
+    """Continuous complete rewards (every objective varies in every group) take rdpo's one-pattern path."""
+    rewards = torch.rand(6, g, 3, generator=torch.Generator().manual_seed(g), dtype=torch.float64)
+    w = [0.2, 0.3, 0.5]
+    adv, *_ = loop_estimator("rdpo", rewards, w)
+    torch.testing.assert_close(advantages.get("rdpo")(rewards, w).advantages, torch.tensor(adv, dtype=torch.float64),
+                               atol=1e-9, rtol=1e-9)

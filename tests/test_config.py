@@ -20,7 +20,8 @@ def test_every_group_option_composes_and_validates(group):
 
 
 def test_method_names_match_files_and_estimators():
-    assert set(C.choices("method")) == {"rc", "ac", "gdpo", "dvao", "grpo_nostd", "single"}
+    assert set(C.choices("method")) == {"rc", "ac", "gdpo", "dvao", "grpo_nostd", "single", "gd2po", "rdpo", "mo_grpo",
+                                        "rc_shrink", "dvao_shrink", "dvao_shrink_ema"}
     for name in C.choices("method"):
         spec = C.load(compose_cfg([f"method={name}"]))
         assert spec.method.name == name and spec.method.estimator in advantages.names()
@@ -30,7 +31,7 @@ def test_defaults_are_the_cpu_job():
     spec = C.load(compose_cfg())
     assert (spec.method.name, spec.task["name"], spec.model["name"], spec.logger.name) == ("dvao", "math", "tiny", "wandb")
     assert spec.completions_per_step == spec.train.prompts_per_step * spec.G
-    assert spec.run_dir == f"runs/adhoc/math/dvao-tiny-G{spec.G}-wequal-s0"
+    assert spec.run_dir == f"runs/adhoc/math/dvao-tiny-G{spec.G}-w0.8-0.2-s0"  # math's task.default_weights
 
 
 def test_run_dir_names_weights_and_sweep():
@@ -55,18 +56,27 @@ def test_unknown_method_lists_the_valid_ones():
     ("model.name=gpt9", ["unknown model", "tiny"]),
     ("logger.mode=sometimes", ["logger.mode", "offline"]),
     ("train.temperature=0", ["train.temperature"]),
+    ("method=gd2po +method.options.thresold=0.2", ["method.options", "thresold", "unexpected keyword"]),
+    ("method=gd2po +method.options.threshold=5", ["method.options", "threshold must be a number in [0, 1]"]),
+    ("method=dvao_shrink_ema method.options.memory=1.0", ["memory must be a number in [0, 1)"]),
+    ("+method.options.state=0", ["state is carried by the trainer"]),
 ])
 def test_bad_values_fail_naming_key_and_fix(override, words):
     with pytest.raises(C.ConfigError) as err:
-        C.load(compose_cfg([override]))
+        C.load(compose_cfg(override.split()))
     for word in words:
         assert word in str(err.value)
 
 
 def test_objective_weights_checked_against_the_task():
     objectives = ["accuracy", "length"]
-    spec = C.load(compose_cfg())
-    assert C.objective_weights(spec, objectives) == [0.5, 0.5]
+    spec = C.load(compose_cfg())                                   # math's task.default_weights
+    assert C.objective_weights(spec, objectives) == pytest.approx([0.8, 0.2])
+    assert C.objective_weights(C.load(compose_cfg(["weights=null"])), objectives) == [0.5, 0.5]
+    assert C.load(compose_cfg(["task=tool"])).weights is None           # no default_weights: equal
+    three = C.load(compose_cfg(["task.objectives=[accuracy,length,format]"]))
+    with pytest.raises(C.ConfigError, match=r"\(task.default_weights\) has 2 entries.*weights=null"):
+        C.objective_weights(three, objectives + ["format"])
     assert C.objective_weights(C.load(compose_cfg(["weights=[3,1]"])), objectives) == [0.75, 0.25]
     for bad, word in (("weights=[1,1,1]", "3 entries"), ("weights=[-1,2]", ">= 0"), ("weights=[0,0]", "all 0")):
         with pytest.raises(C.ConfigError, match=word):
@@ -88,7 +98,7 @@ def test_bad_weights_fail_before_any_model_is_loaded(tmp_path, monkeypatch):
 
 
 def test_wandb_names_and_tags_from_config():
-    spec = C.load(compose_cfg(["method=ac", "G=4", "seed=2", "sweep=ablate-G", "logger.tags=[x]"]))
+    spec = C.load(compose_cfg(["method=ac", "G=4", "seed=2", "sweep=ablate-G", "logger.tags=[x]", "weights=null"]))
     s = wandb_settings(spec, 2)
     assert s.name == "ac-math-tiny-G4-K2-wequal-s2" and s.group == "ablate-G" and s.project == "dvao-workbench"
     assert {"ac", "math", "tiny", "G4", "K2", "seed2", "ablate-G", "x"} <= set(s.tags)

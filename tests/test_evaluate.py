@@ -55,7 +55,7 @@ def test_sharded_generation_equals_one_process(tiny_math):
         assert E.merge_shards(shards, n_chunks) == single
     assert len(set(single[0])) > 1  # sampled, not one repeated string: the comparison could fail
     before = torch.random.get_rng_state()
-    assert E.evaluate(model, tok, task, task.eval_dataset(), SMALL) == E.score(task, rows, *single)
+    assert E.evaluate(model, tok, task, task.eval_dataset(), SMALL) == E.score(task, model, rows, *single)
     assert torch.equal(torch.random.get_rng_state(), before)  # the training RNG is untouched
 
 

@@ -16,11 +16,12 @@ from workbench.models.tokenizer import build_char_tokenizer
 
 MODEL_NAMES = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
 SMALL = {"arch": {"hidden_size": 32, "num_layers": 1, "num_heads": 2, "intermediate_size": 64},
-         "warmup": {"steps": 3, "batch_size": 8}}
+         "warmup": {"steps": 3, "batch_size": 8}, "max_completion_length": 24}
 
 
-def small_math():
-    return task_with("math", **{"data.n_train": 200, "data.n_eval": 20})
+def small_math(**over):
+    """A small math task whose warm-up takes the model's steps (math.yaml's own 1200 would be slow here)."""
+    return task_with("math", **{"data.n_train": 200, "data.n_eval": 20, "warmup.steps": None, **over})
 
 
 def test_char_tokenizer_round_trip_and_whole_tokens():
@@ -103,7 +104,7 @@ def test_cache_is_reused_and_keyed_by_settings(tmp_path, monkeypatch):
     stamp = (first / tiny.INFO).stat().st_mtime_ns
     assert Path(_build_in(str(tmp_path), 3)) == first and (first / tiny.INFO).stat().st_mtime_ns == stamp
     assert Path(_build_in(str(tmp_path), 4)) != first
-    other_task = task_with("math", **{"data.n_train": 200, "data.n_eval": 20, "data.seed": 1})
+    other_task = small_math(**{"data.seed": 1})
     assert tiny.cache_key(models.parse(SMALL), other_task) != tiny.cache_key(models.parse(SMALL), small_math())
     model, tok = models.build({**SMALL, "warmup": {"steps": 3, "batch_size": 8}}, small_math())
     assert tok.eos_token_id == model.generation_config.eos_token_id
@@ -111,6 +112,31 @@ def test_cache_is_reused_and_keyed_by_settings(tmp_path, monkeypatch):
     fresh = tiny.tiny_tokenizer(small_math())
     text = "= 12 08 Answer:1+2=\n"
     assert tok(text)["input_ids"] == fresh(text)["input_ids"] and tok.decode(tok(text)["input_ids"]) == text
+
+
+def test_math_recipe_changes_the_cache_key():
+    cfg = models.parse(SMALL)
+    base = tiny.cache_key(cfg, small_math())
+    for over in ({"warmup.worked_frac": {"easy": 0.2, "hard": 0.6}}, {"data.easy_frac": 0.3}, {"warmup.samples": 4},
+                 {"data.digits": 4}, {"warmup.steps": 7}):
+        assert tiny.cache_key(cfg, small_math(**over)) != base, over
+    same = small_math(**{"eval.temperature": 0.6})
+    assert tiny.cache_key(cfg, same) == base       # evaluation settings are checked at use, not rebuilt for
+
+
+def test_a_built_math_model_carries_its_property_record(tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.setenv("DVAO_CACHE", str(tmp_path))
+    task = small_math(**{"warmup.samples": 3})
+    path = tiny.build_tiny(models.parse({**SMALL, "warmup": {"steps": 3, "batch_size": 8}}), task, progress=False)
+    info = json.loads((path / tiny.INFO).read_text())
+    record = info["properties"]
+    assert record["prompts"] == 20 and record["samples"] == 3 and info["stats"]["measure_seconds"] > 0
+    assert sum(c["n"] for forms in record["cells"].values() for c in forms.values()) == 60
+    assert set(record["cells"]) == {"easy", "hard"}
+    model, _ = tiny.load_dir(path)
+    assert model.config.property_record == record     # travels with the model into every run
 
 
 def test_parallel_builders_share_one_model(tmp_path):

@@ -25,22 +25,31 @@ def untrained(task, tokenizer):
     return tiny.fresh_model(models.parse(conf_node("model", "tiny")), tokenizer, seed=0)
 
 
-def test_warmed_math_beats_untrained_and_long_answers_win(tiny_math):
+def test_warmed_math_record_places_the_policy_inside_its_front(tiny_math_dir, tiny_math):
+    import json
+
+    from workbench.tasks import math_front as F
+    from workbench.tasks.math_report import report
+
     task, model, tok = tiny_math
-    texts, lengths, rows, warm = rollouts(task, model, tok)
-    *_, cold = rollouts(task, untrained(task, tok), tok)
-    acc = task.reward_funcs()[0](completions=texts, answer=rows["answer"])
+    record = json.loads((tiny_math_dir / tiny.INFO).read_text())["properties"]
+    assert model.config.property_record == record
     limit = task.cfg.length_limit
-    long = [a for a, n in zip(acc, lengths) if n > limit]
-    short = [a for a, n in zip(acc, lengths) if n <= limit]
-    long_acc, short_acc = sum(long) / max(1, len(long)), sum(short) / max(1, len(short))
-    print(f"\n[math, {len(texts)} held-out prompts, T=1] warmed: accuracy {warm['accuracy']:.3f}, "
-          f"length<= {limit}: {warm['length']:.3f}, format {warm['format']:.3f}, mean length "
-          f"{warm['mean_length']:.1f} | untrained: accuracy {cold['accuracy']:.3f}\n"
-          f"  accuracy of long answers {long_acc:.3f} (n={len(long)}) vs short answers {short_acc:.3f} (n={len(short)})")
-    assert warm["accuracy"] >= 0.25 and warm["accuracy"] > cold["accuracy"] + 0.2
-    assert min(len(long), len(short)) >= 0.2 * len(texts)      # both forms are sampled: a real choice
-    assert long_acc > short_acc + 0.3                            # the length limit costs accuracy
+    props = F.properties(record, limit)
+    held = task._eval
+    shares = {d: sum(r["difficulty"] == d for r in held) / len(held) for d in ("easy", "hard")}
+    print(f"\n[math property record, {record['prompts']} held-out prompts x {record['samples']} samples]\n"
+          + report(record, shares, limit))
+    for d in ("easy", "hard"):
+        p = props[d]
+        assert 0.2 <= p["worked_rate"] <= 0.8 and 0.2 <= p["direct_rate"] <= 0.8   # both forms in use: RL has room
+        assert p["direct_compliance"] >= 0.98 and p["worked_compliance"] <= 0.02   # only the direct form fits
+        assert p["worked_accuracy"] >= 0.85
+    assert props["easy"]["direct_accuracy"] >= 0.75                                 # short answers work on easy ...
+    assert props["hard"]["direct_accuracy"] <= 0.35                                 # ... and not on hard problems
+    assert F.front_distance(record, shares, limit, *F.record_point(record, shares, limit)) > 0.05  # strictly inside
+    *_, cold = rollouts(task, untrained(task, tok), tok)
+    assert cold["accuracy"] < 0.05
 
 
 @pytest.mark.slow

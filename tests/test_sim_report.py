@@ -35,3 +35,18 @@ def test_no_clear_winner_when_methods_tie_and_markdown_marks_best():
     assert not s["clear"].any()
     text = markdown(s, "G", "title")
     assert text.startswith("title") and "| G | a | b |" in text and text.count("**") == 4
+
+
+def test_variant_table_compares_with_dvao_and_the_best_of_the_four():
+    from workbench.sim.report import variant_gaps
+
+    rng = np.random.default_rng(1)
+    rows = []
+    for seed, base in enumerate(rng.normal(1.0, 0.3, size=6)):
+        for method, shift in [("rc", 0.3), ("ac", 0.1), ("gdpo", 0.2), ("dvao", 0.25), ("dvao_shrink", 0.05)]:
+            rows.append(dict(method=method, G=4, seed=seed, m=base + shift))
+    table = variant_gaps(pd.DataFrame(rows), "G", "m", higher=False)
+    lines = table.splitlines()
+    assert lines[0].startswith("| G | variant | minus dvao |") and len(lines) == 3
+    # dvao_shrink is 0.20 below dvao and 0.05 below ac (the best of the four), on every seed: both clear
+    assert lines[2].startswith("| 4 | dvao_shrink | -0.20000 [-0.20000, -0.20000]* | ac | -0.05000 [-0.05000, -0.05000]* |")

@@ -80,21 +80,49 @@ def test_rewards_survive_odd_output():
 
 
 def test_generator_deterministic_disjoint_and_correct():
-    a_train, a_eval = math_data.generate(500, 100, seed=3)
-    b_train, b_eval = math_data.generate(500, 100, seed=3)
-    c_train, _ = math_data.generate(500, 100, seed=4)
+    a_train, a_eval = math_data.generate(500, 100, seed=3, easy_frac=0.3)
+    b_train, b_eval = math_data.generate(500, 100, seed=3, easy_frac=0.3)
+    c_train, _ = math_data.generate(500, 100, seed=4, easy_frac=0.3)
     assert a_train == b_train and a_eval == b_eval and a_train != c_train
-    assert not {r["prompt"] for r in a_train} & {r["prompt"] for r in a_eval}
-    for row in a_train[:50]:
+    prompts = [r["prompt"] for r in a_train + a_eval]
+    assert len(set(prompts)) == 600                      # no prompt twice, none in both splits
+    for row in a_train + a_eval:
         x, y = math_data.operands(row["prompt"])
         assert int(row["answer"]) == x + y
+        width = 2 if row["difficulty"] == "easy" else 3
+        assert len(str(x)) == len(str(y)) == width
         assert mr.accuracy_score(math_data.worked_solution(x, y), row["answer"]) == 1.0
         assert mr.accuracy_score(math_data.direct_solution(x, y), row["answer"]) == 1.0
 
 
-def test_worked_solution_writes_carries():
-    assert math_data.worked_solution(123, 459) == "12 08 05 Answer:582"
-    assert math_data.worked_solution(999, 999) == "18 19 19 Answer:1998"
+@pytest.mark.parametrize("easy_frac, n_train, n_eval", [(0.5, 301, 21), (0.0, 40, 10), (1.0, 40, 10), (0.25, 1000, 200)])
+def test_generator_difficulty_mix_is_exact_per_split(easy_frac, n_train, n_eval):
+    train, held = math_data.generate(n_train, n_eval, seed=0, easy_frac=easy_frac)
+    for rows, n in ((train, n_train), (held, n_eval)):
+        easy = sum(r["difficulty"] == "easy" for r in rows)
+        assert len(rows) == n and easy == round(n * easy_frac)
+    assert {r["difficulty"] for r in train[:30]} == ({"easy", "hard"} if 0 < easy_frac < 1 else
+                                                      {"easy" if easy_frac else "hard"})  # shuffled, not blocks
+
+
+def test_generator_refuses_more_easy_problems_than_exist():
+    with pytest.raises(ValueError, match="81 distinct 1-digit additions"):
+        math_data.generate(200, 20, seed=0, easy_digits=1, easy_frac=0.5)
+    with pytest.raises(ValueError, match="easy_digits=3 must lie in"):
+        task(**{"data.easy_digits": 3})
+
+
+@pytest.mark.parametrize("text, form", [
+    ("Answer:582", "direct"), ("3 12 08 05 Answer:582", "worked"), ("= 582", "other"), ("3 12 08 05 = 582", "other"),
+    ("", "other"), ("x Answer:5", "other")])
+def test_answer_form(text, form):
+    assert math_data.answer_form(text) == form
+
+
+def test_worked_solution_writes_the_column_count_then_carries():
+    assert math_data.worked_solution(123, 459) == "3 12 08 05 Answer:582"
+    assert math_data.worked_solution(99, 99) == "2 18 19 Answer:198"
+    assert len(math_data.worked_solution(999, 999)) + 1 <= 24     # fits the tiny model's 24 new tokens
 
 
 def test_task_datasets_and_evaluate():
@@ -108,11 +136,31 @@ def test_task_datasets_and_evaluate():
     assert out["accuracy"] == 0.0 and out["length"] == 0.0 and out["mean_length"] == 30
 
 
-def test_warmup_mix_follows_the_config():
-    t = task(**{"warmup.worked_frac": 1.0, "warmup.unmarked_frac": 0.0})
-    demos = t.warmup_examples(50, seed=0)
-    assert all(c.count(" ") == 3 and mr.format_score(c) == 1.0 for _, c in demos)
-    t = task(**{"warmup.worked_frac": 0.0, "warmup.unmarked_frac": 1.0})
+def test_evaluate_reports_forms_and_accuracy_per_difficulty():
+    t = task(**{"data.n_train": 100, "data.n_eval": 40, "eval.n_prompts": 40})
+    ev = t.eval_dataset()
+    comps, lengths = [], []
+    for i, (prompt, difficulty) in enumerate(zip(ev["prompt"], ev["difficulty"])):
+        a, b = math_data.operands(prompt)
+        text = math_data.direct_solution(a, b) if difficulty == "easy" else math_data.worked_solution(a, b)
+        if difficulty == "hard" and i % 2:       # half the hard answers direct and wrong
+            text = math_data.direct_solution(a, b + 1)
+        comps.append(text)
+        lengths.append(len(text) + 1)
+    out = t.evaluate(ev["prompt"], comps, {"answer": ev["answer"], "difficulty": ev["difficulty"]}, lengths)
+    hard = [i for i, d in enumerate(ev["difficulty"]) if d == "hard"]
+    assert out["easy/worked_rate"] == 0.0 and out["easy/direct_accuracy"] == 1.0 and "easy/worked_accuracy" not in out
+    assert out["hard/worked_rate"] == pytest.approx(sum(1 for i in hard if i % 2 == 0) / len(hard))
+    assert out["hard/worked_accuracy"] == 1.0 and out["hard/direct_accuracy"] == 0.0
+
+
+def test_warmup_mix_follows_the_config_per_difficulty():
+    t = task(**{"warmup.worked_frac": {"easy": 0.0, "hard": 1.0}, "warmup.unmarked_frac": 0.0})
+    demos = t.warmup_examples(60, seed=0)
+    forms = {(len(p) < 8, math_data.answer_form(c)) for p, c in demos}  # "12+34=" is 6 characters
+    assert forms == {(True, "direct"), (False, "worked")}
+    assert all(mr.format_score(c) == 1.0 for _, c in demos)
+    t = task(**{"warmup.worked_frac": {"easy": 0.0, "hard": 0.0}, "warmup.unmarked_frac": 1.0})
     assert all(mr.format_score(c) == 0.0 and len(c) <= 8 for _, c in t.warmup_examples(50, seed=0))
 
 
@@ -169,6 +217,11 @@ def test_dapo_without_path_offline_says_what_to_set(monkeypatch):
     ({"length_limit": 0}, "length_limit"),
     ({"data.source": "gsm8k"}, "valid sources"),
     ({"lenght_limit": 4}, "unknown option"),
+    ({"data.easy_frac": 1.5}, "easy_frac=1.5 must lie in"),
+    ({"warmup.worked_frac": {"easy": -0.1}}, "worked_frac.easy=-0.1"),
+    ({"warmup.worked_frac": {"medium": 0.5}}, r"task.warmup.worked_frac: unknown option"),
+    ({"warmup.worked_frac": 0.5}, r"worked_frac=0.5 must be a mapping like \{easy: ..., hard: ...\}"),
+    ({"warmup.samples": 0}, "samples"),
     ({"data.n_trian": 4}, r"task.data: unknown option"),
 ])
 def test_bad_config_raises_with_the_fix(over, match):

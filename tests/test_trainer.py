@@ -76,3 +76,43 @@ def test_loss_uses_exactly_the_estimator_output_with_nan_for_none(tmp_path, monk
         # ...and it is not TRL's own RC path on the same rewards, so this test could fail
         trl_rc = advantages.get("rc")(rewards, weights, std="bessel", eps=1e-4).advantages.reshape(-1)
         assert expected.abs().sum() == 0 or not torch.allclose(expected, trl_rc)
+
+
+def test_stateful_estimator_state_is_carried_saved_and_resumed(tmp_path, monkeypatch):
+    """dvao_shrink_ema: each training step's estimator call gets the state the previous one returned,
+    checkpoint-2 holds it (estimator_state.json), and resume=true starts step 3 from that state."""
+    import json
+
+    seen = []   # (state passed in, rewards, result)
+    generate = EstimatorGRPOTrainer._generate_and_score_completions
+
+    def spy_generate(self, inputs):
+        before = self.estimator_state
+        out = generate(self, inputs)
+        seen.append((before, *self.last_estimate))
+        return out
+
+    monkeypatch.setattr(EstimatorGRPOTrainer, "_generate_and_score_completions", spy_generate)
+    run_dir = tmp_path / "ema"
+    run(fast_cfg(run_dir, "method=dvao_shrink_ema"))
+    assert len(seen) == 2 and seen[0][0] is None and seen[1][0] is seen[0][2].state
+    weights = torch.tensor([0.5, 0.5])
+    for state_in, rewards, result in seen:
+        expected = advantages.get("dvao_shrink")(rewards, weights, memory=0.9, state=state_in)
+        assert torch.equal(result.advantages, expected.advantages) and result.state is not None
+    saved = json.loads((run_dir / "checkpoints" / "checkpoint-2" / "estimator_state.json").read_text())
+    assert saved["pooled_var"] == pytest.approx(seen[1][2].state["pooled_var"].tolist())
+
+    seen.clear()
+    run(fast_cfg(run_dir, "method=dvao_shrink_ema", "steps=3", "resume=true"))
+    assert len(seen) == 1 and seen[0][0]["pooled_var"].tolist() == pytest.approx(saved["pooled_var"])
+
+
+def test_a_corrupt_estimator_state_resumes_with_a_fresh_prior(tmp_path, caplog):
+    """A hand-edited or truncated estimator_state.json does not block resume=true: a warning names it."""
+    run_dir = tmp_path / "ema"
+    run(fast_cfg(run_dir, "method=dvao_shrink_ema"))
+    (run_dir / "checkpoints" / "checkpoint-2" / "estimator_state.json").write_text('{"pooled_var": [0.1,')
+    with caplog.at_level("WARNING"):
+        summary = run(fast_cfg(run_dir, "method=dvao_shrink_ema", "steps=3", "resume=true"))
+    assert summary["step"] == 3 and "estimator_state.json is unreadable" in caplog.text

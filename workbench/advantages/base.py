@@ -7,11 +7,17 @@ An estimator is a pure tensor function
 
 B prompts, G completions per prompt, K objectives; NaN in ``rewards`` marks a missing reward.
 No I/O, no logging: diagnostics are returned, the caller decides what to log.
+
+State across steps (optional, explicit). An estimator registered with ``stateful=True`` also takes
+``state=`` (None on the first step) and returns the next step's state in ``AdvantageResult.state``;
+the caller keeps it and hands it back on the next call. The estimator never stores anything itself,
+so a call is still a pure function of its arguments. ``is_stateful(name)`` tells a caller whether to
+carry state (the LLM trainer and the bandit simulator both do; see docs/estimators.md).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Callable, Mapping, Protocol
 
 import torch
 
@@ -27,6 +33,9 @@ class AdvantageResult:
                 broadcast for RC/AC/GDPO, the dynamic w~ for DVAO (0 where undefined).
     scorable:   (B, G) bool, False for a completion whose every reward is missing (its advantage
                 is 0 and it entered no baseline); None when the producer does not say.
+    diagnostics: estimator-specific 0-d tensors (e.g. a shrinkage weight, the kept fraction); empty
+                for the paper's four. Not logged by default.
+    state:      what a stateful estimator hands to its next call (None for every other estimator).
     """
 
     advantages: torch.Tensor
@@ -34,6 +43,8 @@ class AdvantageResult:
     group_std: torch.Tensor
     weights: torch.Tensor
     scorable: torch.Tensor | None = None
+    diagnostics: Mapping[str, torch.Tensor] | None = None
+    state: Mapping[str, torch.Tensor] | None = None
 
 
 class Estimator(Protocol):
@@ -41,15 +52,22 @@ class Estimator(Protocol):
 
 
 _REGISTRY: dict[str, Callable[..., AdvantageResult]] = {}
+_STATEFUL: set[str] = set()
 
 
-def register(name: str):
-    """Decorator adding an estimator under ``name``; a duplicate name is a programming error."""
+def register(name: str, *, stateful: bool = False):
+    """Decorator adding an estimator under ``name``; a duplicate name is a programming error.
+
+    stateful: the estimator takes ``state=`` and returns ``AdvantageResult.state`` (module docstring).
+    Registering one function under a second name makes an alias (``mo_grpo`` is ``ac``).
+    """
 
     def wrap(fn):
         if name in _REGISTRY:
             raise ValueError(f"advantage estimator {name!r} is already registered")
         _REGISTRY[name] = fn
+        if stateful:
+            _STATEFUL.add(name)
         return fn
 
     return wrap
@@ -66,3 +84,9 @@ def get(name: str) -> Callable[..., AdvantageResult]:
         return _REGISTRY[name]
     except KeyError:
         raise KeyError(f"unknown advantage estimator {name!r}; valid names: {', '.join(names())}") from None
+
+
+def is_stateful(name: str) -> bool:
+    """True when ``name``'s estimator takes ``state=`` and returns the next state (unknown names raise)."""
+    get(name)
+    return name in _STATEFUL

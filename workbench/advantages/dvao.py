@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 
 from .base import AdvantageResult, register
-from .stats import DEFAULT_EPS, check_inputs, group_stats, make_result
+from .stats import DEFAULT_EPS, GroupStats, check_inputs, group_stats, make_result
 
 
 @register("dvao")
@@ -35,11 +35,20 @@ def dvao(rewards: torch.Tensor, weights, *, std: str = "population", eps: float 
     """
     w = check_inputs(rewards, weights, std, eps)
     st = group_stats(rewards, std)
-    sigma = st.std.squeeze(1)                              # (B, K)
+    adv, dynamic = spread_weighted(st, st.std.squeeze(1), w, eps)
+    return make_result(adv, st, dynamic)
+
+
+def spread_weighted(st: GroupStats, sigma: torch.Tensor, w: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """sum_k w_k (r_k - mu_k) / (sum_k w_k sigma_k + eps) as (B, G), and the dynamic weights (B, K).
+
+    sigma: (B, K) the spread each objective is credited with (DVAO: its within-group std). Where
+    sum_k w_k sigma_k = 0 the advantage is 0 and every weight is 0; the numerator must then be 0
+    too, which holds whenever sigma_k = 0 implies objective k is constant in the group."""
     spread = sigma * w                                     # (B, K)
     pooled = spread.sum(dim=-1, keepdim=True)              # (B, 1)
     flat = pooled == 0                                     # every objective constant in the group
     safe = pooled.masked_fill(flat, 1.0)
     numerator = st.centered @ w                            # (B, G)
     adv = numerator / (safe + eps)                         # numerator is exactly 0 where flat
-    return make_result(adv, st, spread / safe)
+    return adv, spread / safe

@@ -22,11 +22,14 @@ import math
 from dataclasses import dataclass
 from typing import Sequence
 
+import numpy as np
 import torch
 
 from .base import AdvantageResult
 
 STD_CONVENTIONS = ("population", "bessel")
+INF_MESSAGE = ("rewards contain inf (or values so large their sum overflows); clip them to a finite range, "
+               "or use NaN to mark a missing reward.")
 DEFAULT_EPS = 1e-6  # verl's GRPO epsilon; the DVAO paper trained with verl. TRL 1.16 uses 1e-4.
 
 
@@ -86,8 +89,7 @@ def group_stats(x: torch.Tensor, std: str = "population") -> GroupStats:
         centered = x - mean
     else:
         if not bool(torch.isfinite(x.detach().nansum())):
-            raise ValueError("rewards contain inf (or values so large their sum overflows); clip them to a "
-                             "finite range, or use NaN to mark a missing reward.")
+            raise ValueError(INF_MESSAGE)
         # a 1 / 0 mask built in floats (see module notes); in-place ops on temporaries save allocations
         present = x.detach().mul(0.0).add_(1.0).nan_to_num_(nan=0.0)
         filled = x.nan_to_num(nan=0.0)
@@ -109,6 +111,54 @@ def group_stats(x: torch.Tensor, std: str = "population") -> GroupStats:
     else:  # var is exactly 0 where constant (its centred values are exactly 0)
         sd = var.sqrt()
     return GroupStats(present, count, mean, sd, centered, constant, filled)
+
+
+@dataclass(frozen=True)
+class ColumnStats:
+    """``group_stats`` for numpy columns (estimators whose work is in numpy, e.g. rdpo's ranks).
+
+    x is (G, R): each column one group of G values, NaN missing. Same conventions as GroupStats: NaN
+    left out, two-pass mean, constant = fewer than 2 present values or a zero sum of squares (then the
+    std is 0 and the centred values are exactly 0). Reductions run down the columns, which numpy
+    vectorises across all R groups at once.
+
+    present: (G, R) float 1/0, None when nothing is missing; count: (R,) present values (int G if none
+    missing); mean, std: (R,); centered, filled: (G, R); constant: (R,) bool.
+    """
+
+    present: np.ndarray | None
+    count: np.ndarray | int
+    mean: np.ndarray
+    std: np.ndarray
+    centered: np.ndarray
+    constant: np.ndarray
+    filled: np.ndarray
+
+
+def column_stats(x: np.ndarray, std: str = "population") -> ColumnStats:
+    """NaN-aware statistics of each column of ``x`` (G, R); raises ValueError on inf, as group_stats."""
+    total = x.sum()
+    if np.isfinite(total):
+        present, count, filled = None, x.shape[0], x
+        m0 = x.mean(0)
+        mean = m0 + (x - m0).sum(0) / count
+        centered = x - mean
+    else:
+        missing = np.isnan(x)
+        filled = np.where(missing, x.dtype.type(0), x)
+        if not np.isfinite(filled.sum()):
+            raise ValueError(INF_MESSAGE)
+        present = (~missing).astype(x.dtype)
+        count = present.sum(0)
+        n = np.maximum(count, 1)
+        m0 = filled.sum(0) / n
+        mean = m0 + ((filled - m0) * present).sum(0) / n
+        centered = (filled - mean) * present
+    sq = (centered * centered).sum(0)
+    ddof = 0 if std == "population" else 1
+    constant = (sq == 0) | (np.asarray(count) < 2)
+    return ColumnStats(present, count, mean, np.sqrt(sq / np.maximum(np.asarray(count) - ddof, 1)),
+                       centered, constant, filled)
 
 
 def batch_stats(a: torch.Tensor, keep: torch.Tensor | None, std: str) -> GroupStats:
@@ -172,7 +222,8 @@ def static_weights(w: torch.Tensor, b: int) -> torch.Tensor:
 
 
 def make_result(advantages: torch.Tensor, per_objective: GroupStats, weights: torch.Tensor,
-                scorable: torch.Tensor | None = None) -> AdvantageResult:
+                scorable: torch.Tensor | None = None, diagnostics: dict | None = None,
+                state: dict | None = None) -> AdvantageResult:
     """Pack an estimator's output: advantages (B, G), the per-objective stats of the rewards and the
     effective weights (B, K); scorable (B, G) defaults to "some reward present"."""
     if scorable is None:
@@ -183,4 +234,6 @@ def make_result(advantages: torch.Tensor, per_objective: GroupStats, weights: to
         group_std=per_objective.std.squeeze(1),
         weights=weights,
         scorable=scorable,
+        diagnostics=diagnostics or {},
+        state=state,
     )

@@ -2,7 +2,9 @@
 training on the task's own demonstrations, cached on disk keyed by its settings.
 
 Cache: ``$DVAO_CACHE`` (default ``~/.cache/dvao-workbench``) / ``tiny/<task>-<hash>/`` holding the
-model, the tokenizer and ``warmup.json`` (settings, final loss, seconds). Parallel sweep jobs are safe:
+model, the tokenizer and ``warmup.json`` (settings, final loss, seconds and, for a task that measures
+its warmed policy (``task.measure_policy``, e.g. math's per-difficulty, per-form accuracies), that
+property record, also kept in the model's config as ``property_record``). Parallel sweep jobs are safe:
 one builder at a time holds a file lock, builds in a temporary directory and renames it into place,
 so a reader never sees a half-written model.
 """
@@ -124,6 +126,18 @@ def warm_up(model, tokenizer, task, cfg: ModelConfig, progress: bool = True) -> 
     return {"final_loss": ema, "seconds": time.time() - start, "steps": w.steps, "examples": len(demos)}
 
 
+def measure(model, tokenizer, task, cfg: ModelConfig, stats: dict) -> dict | None:
+    """The task's property record of the warmed policy (None when the task measures nothing); its
+    sampling time goes into ``stats["measure_seconds"]``."""
+    if not hasattr(task, "measure_policy"):
+        return None
+    start = time.time()
+    # the model attends over at most max_positions tokens: longer sampling only produces garbage, slowly
+    record = task.measure_policy(model, tokenizer, min(cfg.max_completion_length, cfg.arch.max_positions))
+    stats["measure_seconds"] = time.time() - start
+    return record
+
+
 def build_tiny(cfg: ModelConfig, task, progress: bool = True) -> Path:
     """Directory of the warmed tiny model for ``task``, building it if the cache lacks it."""
     target = cache_dir(cfg, task)
@@ -144,11 +158,14 @@ def build_tiny(cfg: ModelConfig, task, progress: bool = True) -> Path:
             tokenizer = tiny_tokenizer(task)
             model = fresh_model(cfg, tokenizer, cfg.warmup.seed)
             stats = warm_up(model, tokenizer, task, cfg, progress)
+            record = measure(model, tokenizer, task, cfg, stats)
+            if record is not None:  # travels with the model, so an evaluation can score against its front
+                model.config.property_record = record
             model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
             info = {"stats": stats, "params": sum(p.numel() for p in model.parameters()),
                     "arch": dataclasses.asdict(cfg.arch), "warmup": dataclasses.asdict(cfg.warmup),
-                    "task": task.warmup_key(), "version": VERSION}
+                    "task": task.warmup_key(), "version": VERSION, "properties": record}
             (tmp / INFO).write_text(json.dumps(info, indent=1, default=str))
             os.rename(tmp, target)
         except OSError:

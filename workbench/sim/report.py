@@ -11,7 +11,10 @@ bootstrap interval (analysis.frontier.bootstrap_ci) of three final eval metrics:
     eval/hv_frac          the run's hypervolume / the best single-point hypervolume (higher)
 A seed fixes the bandit, so methods are compared *paired by seed*: the winner of a level is the best mean,
 and it is called clear when the bootstrap interval of its paired difference to every other method
-excludes 0. Writes <out>/sim_<sweep>.png and <out>/sim_findings.md, and prints the markdown.
+excludes 0. The small-group variants of DVAO (``VARIANTS``) get their own paired comparisons, per level:
+the variant minus DVAO, and minus the best of the paper's four at that level. Writes <out>/sim_<sweep>.png
+and <out>/sim_findings.md, plus <out>/sim_vs_dvao.png (every method's paired regret gap to DVAO, one panel
+per sweep), and prints the markdown.
 """
 from __future__ import annotations
 
@@ -29,6 +32,13 @@ BASE = {"G": 16, "K": 2, "aux_noise": 0.0, "correlation": "conflicting"}
 METRICS = [(M.eval_metric("regret"), "regret", False), (M.eval_metric("front_distance"), "front distance", False),
            (M.eval_metric("hv_frac"), "hv_frac", True)]
 ORDER = {"correlation": ["aligned", "independent", "conflicting"]}
+PAPER = ("rc", "ac", "gdpo", "dvao")                    # the DVAO paper's four estimators
+VARIANTS = ("dvao_shrink", "dvao_shrink_ema")           # DVAO for small groups (docs/estimators.md)
+# analysis/style.py gives methods it does not list a hashed colour, and three of the newer ones collide
+# there; until it lists them, these figures use these (Okabe-Ito / tab10 shades unused by the four).
+ZOO_COLORS = {"gd2po": "#56B4E9", "rdpo": "#CC79A7", "rc_shrink": "#0B3D91", "dvao_shrink": "#8C1C13",
+              "dvao_shrink_ema": "#F4A582", "mo_grpo": "#E69F00"}
+ZOO_MARKERS = {"gd2po": "v", "rdpo": "P", "rc_shrink": "h", "dvao_shrink": "X", "dvao_shrink_ema": "*", "mo_grpo": "s"}
 
 
 def paired_diff_ci(a: np.ndarray, b: np.ndarray, n_boot: int = 4000, seed: int = 0) -> tuple[float, float, float]:
@@ -100,36 +110,112 @@ def dvao_gaps(runs: pd.DataFrame, axis: str, metric: str) -> list[str]:
     return out
 
 
+def variant_gaps(runs: pd.DataFrame, axis: str, metric: str, higher: bool) -> str:
+    """A table per level: each small-group variant minus DVAO and minus the best of the paper's four (by
+    mean at that level), paired by seed with 95% intervals; a * marks an interval that excludes 0."""
+    def cell(a, b):
+        d, lo, hi = paired_diff_ci(a, b)
+        return f"{d:+.5f} [{lo:+.5f}, {hi:+.5f}]" + ("*" if lo > 0 or hi < 0 else "")
+
+    rows = []
+    for level in levels(runs, axis):
+        t = runs[runs[axis] == level].pivot_table(index="seed", columns="method", values=metric)
+        paper = [m for m in PAPER if m in t]
+        if "dvao" not in t or not paper:
+            continue
+        best = t[paper].mean().idxmax() if higher else t[paper].mean().idxmin()
+        for v in (v for v in VARIANTS if v in t):
+            rows.append(f"| {level} | {v} | {cell(t[v], t['dvao'])} | {best} | {cell(t[v], t[best])} |")
+    if not rows:
+        return ""
+    head = (f"| {axis} | variant | minus dvao | best of the four | minus that best |\n"
+            "|---|---|---|---|---|\n")
+    return head + "\n".join(rows)
+
+
+def _style(method: str) -> tuple[str, str]:
+    from analysis.style import COLORS, MARKERS, color, marker
+
+    if method in COLORS:
+        return COLORS[method], MARKERS.get(method, marker(method))
+    return ZOO_COLORS.get(method, color(method)), ZOO_MARKERS.get(method, marker(method))
+
+
 def plot(runs: pd.DataFrame, steps: pd.DataFrame | None, sweep: str, axis: str, out: Path) -> Path:
     import matplotlib.pyplot as plt
-    from analysis.style import color, marker, method_order
+    from analysis.style import method_order
 
     panels = list(METRICS) + ([("weight", "final effective weight of the aux objective", None)]
                               if sweep == "sim_noise" and steps is not None else [])
     fig, axs = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4))
     lv = levels(runs, axis)
     xs = np.arange(len(lv))
+    methods = method_order(runs["method"].unique())
+    width = min(0.06, 0.6 / max(len(methods), 1))          # the methods of a level side by side, within +-0.3
     for ax, (metric, title, higher) in zip(axs, panels):
         data = runs
         if metric == "weight":   # each run's last logged effective weight of the last (auxiliary) objective
             last = steps.sort_values("step").groupby("run").tail(1).set_index("run")
             data = runs.assign(weight=runs["run"].map(last[M.weight(f"obj{int(runs['K'].max())}")]))
         summ = summarise(data, axis, metric, bool(higher))
-        for i, method in enumerate(method_order(runs["method"].unique())):
+        for i, method in enumerate(methods):
             s = summ[summ["method"] == method]
-            x = xs[[lv.index(v) for v in s["level"]]] + (i - 1.5) * 0.06
-            ax.errorbar(x, s["mean"], yerr=[s["mean"] - s["lo"], s["hi"] - s["mean"]], color=color(method),
-                        marker=marker(method), label=method, capsize=2, lw=1.2, ms=4)
+            x = xs[[lv.index(v) for v in s["level"]]] + (i - (len(methods) - 1) / 2) * width
+            colour, mark = _style(method)
+            ax.errorbar(x, s["mean"], yerr=[s["mean"] - s["lo"], s["hi"] - s["mean"]], color=colour,
+                        marker=mark, label=method, capsize=2, lw=1.2, ms=4,
+                        ls="--" if method in VARIANTS else "-")
         ax.set_xticks(xs, [str(v) for v in lv])
         ax.set_xlabel(axis)
         ax.set_title(title + ("" if higher is None else (" (higher is better)" if higher else " (lower is better)")),
                      fontsize=9)
         if metric != M.eval_metric("hv_frac") and metric != "weight":
             ax.set_yscale("log")
-    axs[0].legend(fontsize=8)
+    axs[0].legend(fontsize=7, ncol=2 if len(methods) > 5 else 1)
     fig.suptitle(f"{sweep}: mean over seeds, 95% bootstrap CI", fontsize=10)
     fig.tight_layout()
     path = out / f"{sweep}.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_vs_dvao(parts: dict[str, pd.DataFrame], out: Path) -> Path | None:
+    """One panel per sweep: every method's regret minus DVAO's, paired by seed (mean, 95% interval), per level."""
+    import matplotlib.pyplot as plt
+    from analysis.style import method_order
+
+    parts = {k: v for k, v in parts.items() if "dvao" in set(v["method"])}
+    if not parts:
+        return None
+    metric = M.eval_metric("regret")
+    fig, axs = plt.subplots(1, len(parts), figsize=(4.4 * len(parts), 3.6), squeeze=False)
+    for ax, (sweep, runs) in zip(axs[0], parts.items()):
+        axis = AXES[sweep]
+        lv = levels(runs, axis)
+        xs = np.arange(len(lv))
+        methods = [m for m in method_order(runs["method"].unique()) if m != "dvao"]
+        width = min(0.06, 0.6 / max(len(methods), 1))
+        for i, method in enumerate(methods):
+            pts = []
+            for x, level in zip(xs, lv):
+                t = runs[runs[axis] == level].pivot_table(index="seed", columns="method", values=metric)
+                if method in t:
+                    pts.append((x + (i - (len(methods) - 1) / 2) * width, *paired_diff_ci(t[method], t["dvao"])))
+            if not pts:
+                continue
+            x, d, lo, hi = (np.array(c) for c in zip(*pts))
+            colour, mark = _style(method)
+            ax.errorbar(x, d, yerr=[d - lo, hi - d], color=colour, marker=mark, ms=4, capsize=2, lw=1.1,
+                        ls="--" if method in VARIANTS else "-", label=method)
+        ax.axhline(0.0, color="black", lw=0.8)
+        ax.set_yscale("symlog", linthresh=2e-4)      # gaps of 1e-4 and of 1e-2 both readable
+        ax.set_xticks(xs, [str(v) for v in lv])
+        ax.set_xlabel(axis)
+        ax.set_title(f"{sweep}: regret minus dvao's (below 0: better)", fontsize=9)
+    axs[0][0].legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    path = out / "sim_vs_dvao.png"
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
@@ -149,11 +235,12 @@ def main(argv=None) -> str:
     runs = runs.drop_duplicates(["method", "seed", *BASE])
     if runs.empty:
         raise SystemExit(f"no finished sim_* bandit runs under {args.root}: run `make sweep-sim` first")
-    doc = []
+    doc, parts = [], {}
     for sweep, axis in AXES.items():
         part = select(runs, axis)
         if part.empty:
             continue
+        parts[sweep] = part
         steps = tables.steps[tables.steps["run"].isin(part["run"])] if tables.steps is not None else None
         fig = plot(part, steps, sweep, axis, out)
         doc.append(f"### {sweep} ({len(part)} runs, {part['seed'].nunique()} seeds)\n\n![{sweep}]({fig.name})")
@@ -162,6 +249,15 @@ def main(argv=None) -> str:
                                 f"({'higher' if higher else 'lower'} is better)"))
         doc.append("DVAO paired differences, regret (negative = DVAO better):\n\n"
                    + "\n".join(dvao_gaps(part, axis, M.eval_metric("regret"))))
+        table = variant_gaps(part, axis, M.eval_metric("regret"), higher=False)
+        if table:
+            doc.append("Small-group variants, regret, paired by seed (negative = the variant is better; "
+                       "* = the 95% interval excludes 0):\n\n" + table)
+    overview = plot_vs_dvao(parts, out)
+    if overview is not None:
+        doc.insert(0, "### Every method against DVAO, paired by seed\n\n"
+                      f"![regret minus dvao]({overview.name})\n\nThe y axis is linear within +-0.0002 and "
+                      "logarithmic beyond; bars are 95% bootstrap intervals of the paired difference.")
     text = "\n\n".join(doc) + "\n"
     (out / "sim_findings.md").write_text(text)
     print(text)

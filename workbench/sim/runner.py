@@ -112,10 +112,13 @@ def simulate(env: BanditSpec, learner: LearnerSpec, *, estimator: str, weights, 
     w = torch.as_tensor(list(weights), dtype=torch.float32)
     settings = UpdateSettings(G=G, clip=learner.clip, epochs=learner.epochs, batch_contexts=learner.batch_contexts)
     greedy = learner.eval_policy == "greedy"
+    stateful, state = advantages.is_stateful(estimator), None     # a stateful estimator's state, step to step
     step_times, last_eval = [], {}
     for step in range(1, steps + 1):
         t0 = time.perf_counter()
-        out = update(policy, opt, bandit, fn, w, settings, gen, options)
+        opts = {**(options or {}), "state": state} if stateful else options
+        out = update(policy, opt, bandit, fn, w, settings, gen, opts)
+        state = out.result.state
         step_times.append(time.perf_counter() - t0)
         if on_log is not None and (step % learner.log_every == 0 or step == steps):
             record = M.estimator_metrics(out.rewards, w, out.result, bandit.objectives)

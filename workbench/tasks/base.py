@@ -53,6 +53,8 @@ class Task(Protocol):
 
     # Optional: ``use_tokenizer(tokenizer)``, called by workbench.models.build before the datasets are
     # read, for a task whose prompts depend on the policy's tokenizer (the tool task's BFCL source).
+    # Optional: ``policy_metrics(model, rows, scores) -> dict[str, float]``, held-out metrics that need the
+    # evaluated policy itself (math: ``front_distance`` to the front of the model's property record).
 
 
 class WarmupSource(Protocol):
@@ -72,3 +74,6 @@ class WarmupSource(Protocol):
 
     def warmup_overrides(self) -> dict:
         """Task-specific changes to the model's ``warmup`` options (e.g. fewer steps), possibly empty."""
+
+    # Optional: ``measure_policy(model, tokenizer, max_new_tokens) -> dict``, the warmed policy's property
+    # record (math: per-difficulty form rates and per-form accuracies), stored with the cached model.

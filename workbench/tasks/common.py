@@ -1,6 +1,7 @@
 """What the LLM tasks share: held train/eval rows, objective order, reward functions from scorers."""
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Callable
 
 from workbench.tasks.base import EvalAxis, RewardFn
@@ -65,4 +66,4 @@ class SplitTask:
 
     def _mix(self) -> dict:
         """The warm-up demonstration mix (``steps`` excluded: the model's cache key holds the steps)."""
-        return {k: v for k, v in vars(self.cfg.warmup).items() if k != "steps"}
+        return {k: v for k, v in asdict(self.cfg.warmup).items() if k != "steps"}

@@ -44,6 +44,9 @@ def from_mapping(cls, data: Mapping[str, Any] | None, where: str):
     for name, value in data.items():
         sub = hints[name]
         if dataclasses.is_dataclass(sub):
+            if not (isinstance(value, Mapping) or dataclasses.is_dataclass(value) or hasattr(value, "keys")):
+                keys = ", ".join(f"{f.name}: ..." for f in dataclasses.fields(sub))
+                raise ValueError(f"{where}.{name}={value!r} must be a mapping like {{{keys}}}")
             value = from_mapping(sub, value, f"{where}.{name}")
         kwargs[name] = value
     return cls(**kwargs)

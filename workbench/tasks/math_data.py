@@ -1,10 +1,14 @@
 """Math data: an offline arithmetic generator (with worked and direct solutions for the warm-up) and
 the DAPO-Math-17K parquet loader.
 
-Generated problems are ``d``-digit additions, prompt ``"123+459="``, answer ``"582"``. Two solution
-forms exist for the tiny model's warm-up: a worked one that writes each column sum (with its carry)
-before the answer, ``"12 08 05 Answer:582"``, and a direct one, ``"Answer:582"``. The worked form is
-longer and easier to get right: the conflict between the papers' accuracy and length rewards.
+Generated problems are additions at two difficulties: ``easy`` ones add two ``easy_digits``-digit
+numbers (``"23+45="``), ``hard`` ones two ``digits``-digit numbers (``"123+459="``); the answer is the
+sum (``"582"``) and each row carries its ``difficulty``. Two solution forms exist for the tiny model's
+warm-up: a worked one that writes each column sum (with its carry) before the answer,
+``"12 08 05 Answer:582"``, and a direct one, ``"Answer:582"``. The worked form is longer than the
+task's length limit; it is reliable at both difficulties, the direct form only on easy problems
+(measured: docs/tasks.md). So the best policy answers easy problems directly and pays length for
+accuracy only on hard ones.
 """
 from __future__ import annotations
 
@@ -21,49 +25,79 @@ DAPO_FORMAT = ("a parquet file with one row per problem: column `prompt` = chat 
                "(the layout of BytedTsinghua-SIA/DAPO-Math-17k)")
 
 
-def generate(n_train: int, n_eval: int, seed: int, digits: int = 3) -> tuple[list[dict], list[dict]]:
-    """Disjoint train/eval lists of ``{"prompt", "answer"}`` rows, deterministic in ``seed``.
+DIFFICULTIES = ("easy", "hard")
 
-    Operands are uniform ``digits``-digit numbers; pairs are drawn without replacement from one
-    stream, so no prompt appears in both splits.
+
+def _split(n: int, easy_frac: float) -> dict[str, int]:
+    easy = round(n * easy_frac)
+    return {"easy": easy, "hard": n - easy}
+
+
+def generate(n_train: int, n_eval: int, seed: int, digits: int = 3, easy_digits: int = 2,
+             easy_frac: float = 0.0) -> tuple[list[dict], list[dict]]:
+    """Disjoint train/eval lists of ``{"prompt", "answer", "difficulty"}`` rows, deterministic in ``seed``.
+
+    ``round(n * easy_frac)`` rows of each split are easy (``easy_digits``-digit operands), the rest
+    hard (``digits``-digit operands). Within a difficulty, operand pairs are drawn without replacement,
+    so no prompt appears twice or in both splits. Both splits are shuffled.
     """
-    lo, hi = 10 ** (digits - 1), 10 ** digits - 1
-    space = (hi - lo + 1) ** 2
-    if n_train + n_eval > space // 2:
-        raise ValueError(f"task.data: {n_train}+{n_eval} problems is too many for {digits}-digit addition "
-                         f"({space} distinct pairs); lower n_train/n_eval or raise digits")
     rng = random.Random(seed)
-    seen: set[tuple[int, int]] = set()
-    rows: list[dict] = []
-    while len(rows) < n_train + n_eval:
-        pair = (rng.randint(lo, hi), rng.randint(lo, hi))
-        if pair in seen:
+    train: list[dict] = []
+    held: list[dict] = []
+    n_tr, n_ev = _split(n_train, easy_frac), _split(n_eval, easy_frac)
+    for difficulty, width in (("easy", easy_digits), ("hard", digits)):
+        need = n_tr[difficulty] + n_ev[difficulty]
+        if need == 0:
             continue
-        seen.add(pair)
-        rows.append({"prompt": f"{pair[0]}+{pair[1]}=", "answer": str(pair[0] + pair[1])})
-    return rows[:n_train], rows[n_train:]
+        lo, span = 10 ** (width - 1), 9 * 10 ** (width - 1)
+        if need > span * span:
+            raise ValueError(f"task.data: {need} {difficulty} problems but only {span * span} distinct "
+                             f"{width}-digit additions exist; lower n_train/n_eval or easy_frac, or raise the digits")
+        rows = [{"prompt": f"{lo + i // span}+{lo + i % span}=", "answer": str(2 * lo + i // span + i % span),
+                 "difficulty": difficulty} for i in rng.sample(range(span * span), need)]
+        held += rows[:n_ev[difficulty]]
+        train += rows[n_ev[difficulty]:]
+    rng.shuffle(train)
+    rng.shuffle(held)
+    return train, held
 
 
 def operands(prompt: str) -> tuple[int, int]:
     """The two operands of a generated prompt ``"a+b="``."""
-    left, right = prompt.rstrip("=").split("+")
+    left, right = prompt.split("=", 1)[0].split("+")
     return int(left), int(right)
 
 
 def worked_solution(a: int, b: int) -> str:
-    """Column sums least significant first, two digits each (carry included), then the answer."""
+    """The number of columns, then each column sum least significant first (two digits, carry included),
+    then the answer: ``"3 12 08 05 Answer:582"``. Opening with the column count makes the worked form's
+    first token differ between difficulties, so RL can change how often each difficulty is worked
+    (docs/tasks.md: with a shared first token one difficulty's update moved the other as much)."""
     da, db = str(a)[::-1], str(b)[::-1]
     carry, steps = 0, []
     for i in range(max(len(da), len(db))):
         s = int(da[i] if i < len(da) else 0) + int(db[i] if i < len(db) else 0) + carry
         steps.append(f"{s:02d}")
         carry = s // 10
-    return " ".join(steps) + f" {MARKER}{a + b}"
+    return f"{len(steps)} " + " ".join(steps) + f" {MARKER}{a + b}"
 
 
 def direct_solution(a: int, b: int) -> str:
     """Only the answer in the required form."""
     return f"{MARKER}{a + b}"
+
+
+FORMS = ("direct", "worked")
+
+
+def answer_form(text: str) -> str:
+    """Which solution form a completion took: ``direct`` (starts with the answer marker), ``worked``
+    (column sums, then the marker) or ``other`` (no marker, or anything else)."""
+    if text.startswith(MARKER):
+        return "direct"
+    if text[:1].isdigit() and MARKER in text:
+        return "worked"
+    return "other"
 
 
 def _fail(path: Path, why: str) -> ValueError:

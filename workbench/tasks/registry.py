@@ -35,6 +35,7 @@ def build(task_cfg: Any) -> Task:
         raise KeyError(f"unknown task {name!r}; valid names: {', '.join(names())} "
                        "(set `name:` in conf/task/<name>.yaml)")
     noise = cfg.pop("noise", None)  # task-agnostic: see workbench/tasks/noise.py
+    cfg.pop("default_weights", None)  # the run's `weights` when none are given (conf/config.yaml), not a task option
     task = _BUILDERS[name](cfg)
     spec = NoiseSpec.parse(noise, task.objectives)
     return NoisyTask(task, spec) if spec.active else task

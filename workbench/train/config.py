@@ -71,7 +71,7 @@ class RunConfig:
     G: int                             # group size: completions per prompt
     seed: int                          # seeds python, numpy, torch and the sampler
     steps: int                         # optimiser steps
-    weights: list | None               # base objective weights (task objective order); null: equal
+    weights: list | None               # base objective weights (task objective order); default: task.default_weights; null: equal
     run_dir: str                       # run directory (workbench/store.py layout)
     resume: bool                       # continue the run in run_dir (identity checked) or return it if done
     overwrite: bool                    # replace the run in run_dir (only a run directory the workbench made)
@@ -152,6 +152,7 @@ def _check(run: RunConfig) -> None:
     if run.method.estimator not in advantages.names():
         raise ConfigError(f"method.estimator={run.method.estimator!r} is not a registered estimator; "
                           f"valid values: {', '.join(advantages.names())}.")
+    _check_estimator_options(run.method)
     for group in ("task", "model"):
         names = choices(group)
         if names and run.__dict__[group]["name"] not in names:
@@ -199,6 +200,23 @@ def _check(run: RunConfig) -> None:
         raise ConfigError(f"weights={run.weights!r} must be null (equal weights) or a list like [0.3, 0.7].")
 
 
+def _check_estimator_options(method: MethodConfig) -> None:
+    """Call the estimator once on a 1 x 2 x 1 batch, so a misspelt or out-of-range option in
+    ``method.options`` fails here, before any model is loaded, with the estimator's own message."""
+    import torch
+
+    from workbench import advantages
+
+    if not isinstance(method.options, dict) or "state" in method.options:
+        raise ConfigError(f"method.options={method.options!r} must be a mapping of the estimator's keyword options "
+                          "(state is carried by the trainer, never configured).")
+    try:
+        advantages.get(method.estimator)(torch.tensor([[[0.0], [1.0]]]), [1.0], **method.options)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"method.options={method.options!r} do not fit estimator {method.estimator!r}: {exc} "
+                          f"(see docs/estimators.md for its options).") from None
+
+
 def objective_weights(run: RunConfig, objectives: list[str]) -> list[float]:
     """The base weights the estimator uses, normalised to sum to 1 (the papers' convex combination).
 
@@ -215,7 +233,8 @@ def objective_weights(run: RunConfig, objectives: list[str]) -> list[float]:
         return [1.0 / k] * k
     w = run.weights
     if len(w) != k:
-        raise ConfigError(f"weights={w} has {len(w)} entries but task {run.task['name']!r} has {k} objectives "
+        origin = " (task.default_weights)" if w == run.task.get("default_weights") else ""
+        raise ConfigError(f"weights={w}{origin} has {len(w)} entries but task {run.task['name']!r} has {k} objectives "
                           f"{objectives}: give one weight per objective in that order, e.g. weights=[{', '.join(['0.5'] * k)}], "
                           f"or weights=null for equal weights.")
     if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x >= 0 for x in w):

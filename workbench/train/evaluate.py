@@ -1,7 +1,8 @@
 """Held-out evaluation: sample completions on the task's eval split, score them with task.evaluate.
 
-The returned keys are ``workbench.metrics.eval_metric(name)`` for every metric the task reports;
-the task's ``eval_axes`` among them are the Pareto axes analysis uses.
+The returned keys are ``workbench.metrics.eval_metric(name)`` for every metric the task reports
+(``task.evaluate`` on the completions, plus ``task.policy_metrics`` where a task has it); the task's
+``eval_axes`` among them are the Pareto axes analysis uses.
 
 Several processes (torchrun, accelerate, SLURM tasks) evaluate once between them: the rows
 (prompts x samples) are cut into chunks of ``batch_size`` rows, rank r generates chunks r, r+W,
@@ -96,25 +97,27 @@ def _prompt_ids(tokenizer, prompt: Any) -> list[int]:
 
 @torch.no_grad()
 def generate(model, tokenizer, prompts: Sequence[Any], s: EvalSettings) -> tuple[list[str], list[int]]:
-    """One left-padded generate() call over ``prompts``: decoded texts and token lengths (up to and
-    including EOS). Sampling uses the global torch RNG as it stands."""
+    """Sample one completion per prompt, in left-padded generate() calls of ``s.batch_size`` prompts:
+    decoded texts and token lengths (up to and including EOS). Sampling uses the global torch RNG as
+    it stands (``generate_shard`` seeds each chunk)."""
     device = next(model.parameters()).device
     eos = _eos_ids(model, tokenizer)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else next(iter(eos), 0)
-    ids = [_prompt_ids(tokenizer, p) for p in prompts]
-    width = max(len(x) for x in ids)
-    input_ids = torch.tensor([[pad] * (width - len(x)) + list(x) for x in ids], device=device)
-    attention = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in ids], device=device)
-    sampling = dict(do_sample=True, temperature=s.temperature, top_k=0, top_p=s.top_p) if s.temperature > 0 \
-        else dict(do_sample=False)  # temperature 0: greedy
-    out = model.generate(input_ids=input_ids, attention_mask=attention, max_new_tokens=s.max_new_tokens,
-                         pad_token_id=pad, eos_token_id=sorted(eos) or None, **sampling)
     texts: list[str] = []
     lengths: list[int] = []
-    for row in out[:, width:].tolist():
-        cut = next((i + 1 for i, t in enumerate(row) if t in eos), len(row))
-        lengths.append(cut)
-        texts.append(tokenizer.decode(row[:cut], skip_special_tokens=True))
+    for start in range(0, len(prompts), s.batch_size):
+        ids = [_prompt_ids(tokenizer, p) for p in prompts[start:start + s.batch_size]]
+        width = max(len(x) for x in ids)
+        input_ids = torch.tensor([[pad] * (width - len(x)) + list(x) for x in ids], device=device)
+        attention = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in ids], device=device)
+        sampling = dict(do_sample=True, temperature=s.temperature, top_k=0, top_p=s.top_p) if s.temperature > 0 \
+            else dict(do_sample=False)  # temperature 0: greedy
+        out = model.generate(input_ids=input_ids, attention_mask=attention, max_new_tokens=s.max_new_tokens,
+                             pad_token_id=pad, eos_token_id=sorted(eos) or None, **sampling)
+        for row in out[:, width:].tolist():
+            cut = next((i + 1 for i, t in enumerate(row) if t in eos), len(row))
+            lengths.append(cut)
+            texts.append(tokenizer.decode(row[:cut], skip_special_tokens=True))
     return texts, lengths
 
 
@@ -147,9 +150,12 @@ def generate_shard(model, tokenizer, prompts: Sequence[Any], s: EvalSettings, ra
 
 
 # ---- scoring ---------------------------------------------------------------------------------
-def score(task, rows: dict[str, list[Any]], completions: list[str], lengths: list[int]) -> dict[str, float]:
-    """``eval/<name>`` metrics of the task over all gathered completions (one row per completion)."""
+def score(task, model, rows: dict[str, list[Any]], completions: list[str], lengths: list[int]) -> dict[str, float]:
+    """``eval/<name>`` metrics of the task over all gathered completions (one row per completion). Runs on
+    rank 0 only: ``task.policy_metrics`` may read ``model`` (its config) but must not run it."""
     scores = task.evaluate(rows["prompt"], completions, rows, lengths)
+    if hasattr(task, "policy_metrics"):  # metrics that need the policy itself, e.g. math's eval/front_distance
+        scores.update(task.policy_metrics(model, rows, scores))
     missing = [a.name for a in task.eval_axes if a.name not in scores]
     if missing:
         raise ValueError(f"task {task.name!r}.evaluate returned no value for eval axes {missing}.")
@@ -183,7 +189,7 @@ def evaluate(model, tokenizer, task, dataset, s: EvalSettings) -> dict[str, floa
     if rank == 0:
         try:
             n_chunks = len(chunk_bounds(len(rows["prompt"]), s.batch_size))
-            result = score(task, rows, *merge_shards(shards, n_chunks))
+            result = score(task, model, rows, *merge_shards(shards, n_chunks))
         except Exception as exc:
             if world == 1:
                 raise

@@ -10,10 +10,18 @@ advantages (the completions table) and of the zero-std fraction is updated to ma
 
 Per-step estimator metrics (workbench.metrics keys) are appended to TRL's metric buffer, so TRL
 averages them over the logging window like its own and they reach ``on_log`` callbacks.
+
+A stateful estimator (``advantages.is_stateful``, e.g. dvao_shrink with memory > 0) gets the state its
+previous training call returned, and its new state is kept for the next one; evaluation batches read
+the state but never update it. The state is written next to each checkpoint (``estimator_state.json``)
+and read back on resume, so a resumed run continues with the same prior.
 """
 from __future__ import annotations
 
 import functools
+import json
+import logging
+import os
 from typing import Any, Callable, Sequence
 
 import torch
@@ -21,6 +29,9 @@ from trl import GRPOTrainer
 
 from workbench import advantages as registry
 from workbench import metrics as M
+
+log = logging.getLogger(__name__)
+ESTIMATOR_STATE = "estimator_state.json"   # a stateful estimator's state, saved inside each checkpoint
 
 class RewardFunctionError(RuntimeError):
     """A task's reward function raised; the message names the function and the completion."""
@@ -84,6 +95,8 @@ class EstimatorGRPOTrainer(GRPOTrainer):
         self.objective_weights = torch.tensor(list(objective_weights), dtype=torch.float32)
         self.objectives = list(objectives)
         self.last_estimate: tuple[torch.Tensor, registry.AdvantageResult] | None = None
+        self.estimator_stateful = registry.is_stateful(estimator)
+        self.estimator_state: dict[str, torch.Tensor] | None = None
         self._rewards_per_func: torch.Tensor | None = None
         super().__init__(*args, **kwargs)
         if len(self.reward_funcs) != len(self.objectives):
@@ -102,7 +115,12 @@ class EstimatorGRPOTrainer(GRPOTrainer):
         flat = self._rewards_per_func
         rewards = flat.view(-1, group, flat.shape[1]).float()  # rows of one prompt are consecutive (RepeatSampler)
         weights = self.objective_weights.to(rewards.device)
-        result = self.estimator(rewards, weights, **self.estimator_options)
+        options = self.estimator_options
+        if self.estimator_stateful:
+            options = {**options, "state": self.estimator_state}
+        result = self.estimator(rewards, weights, **options)
+        if self.estimator_stateful and mode == "train":
+            self.estimator_state = result.state
         all_adv = result.advantages.reshape(-1)
 
         local = output["advantages"]
@@ -121,3 +139,24 @@ class EstimatorGRPOTrainer(GRPOTrainer):
             self._metrics[mode][key].append(value)
         self.last_estimate = (rewards.detach(), result)
         return output
+
+    def _save_checkpoint(self, model, trial):
+        super()._save_checkpoint(model, trial)
+        folder = os.path.join(self._get_output_dir(trial=trial), f"checkpoint-{self.state.global_step}")
+        if self.estimator_stateful and self.estimator_state is not None and self.args.should_save \
+                and os.path.isdir(folder):
+            path = os.path.join(folder, ESTIMATOR_STATE)
+            with open(path + ".tmp", "w") as fh:            # write then rename: never a half-written state
+                json.dump({k: v.tolist() for k, v in self.estimator_state.items()}, fh)
+            os.replace(path + ".tmp", path)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+        super()._load_from_checkpoint(resume_from_checkpoint, model)
+        path = os.path.join(resume_from_checkpoint, ESTIMATOR_STATE)
+        if self.estimator_stateful and os.path.isfile(path):  # absent: the run resumes with a fresh prior
+            try:
+                with open(path) as fh:
+                    self.estimator_state = {k: torch.tensor(v, dtype=torch.float32) for k, v in json.load(fh).items()}
+            except (ValueError, TypeError, AttributeError) as exc:   # not JSON, or not a mapping of number lists
+                log.warning("%s is unreadable (%s): resuming with a fresh estimator prior", path, exc)
+

@@ -20,8 +20,8 @@ from workbench import advantages, store
 WEIGHTS = [0.7, 0.3]
 # 3 prompts x G=4 = 12 completions per step, 6 per rank: the middle group straddles the two ranks.
 ARGS = ["method=dvao", "weights=[0.7,0.3]", "G=4", "steps=3", "train.prompts_per_step=3", "train.save_every=3",
-        "eval.every=2", "eval.batch_size=3", "++task.eval.n_prompts=8", "logger=wandb", "logger.mode=offline",
-        "threads=1"]
+        "eval.every=2", "eval.batch_size=3", "++task.eval.n_prompts=8", "++task.eval.n_samples=1",
+        "logger=wandb", "logger.mode=offline", "threads=1"]
 EVAL_STEPS = [0, 2, 3]
 
 

@@ -142,8 +142,8 @@ BAD_LLM = {
     "model dtype": (["model.dtype=fp8"], "dtype"),
     "batch size": (["train.batch_size=6"], "multiple of G"),
     "estimator option": (["+method.options.scale=batch"], "method.options"),
-    "resume with another objective set": (["resume=true", "task.objectives=[accuracy,length,format]"],
-                                          "task.objectives"),
+    "resume with another objective set": (["resume=true", "task.objectives=[accuracy,length,format]",
+                                           "weights=null"], "task.objectives"),
 }
 
 
@@ -287,7 +287,7 @@ def test_resume_refuses_when_no_checkpoint_loads(tmp_path):
     run_dir = tmp_path / "run"
     cfg = bandit_cfg(run_dir, "resume=true")
     writer = store.RunStore(run_dir)
-    writer.write_config(OmegaConf.to_yaml(cfg))
+    writer.write_config(OmegaConf.to_yaml(cfg, resolve=True))  # as the run writes it
     writer.set_status(store.FAILED, step=4)
     _truncate(_checkpoint(run_dir / store.CHECKPOINTS, 4) / "model.safetensors")
     assert_refused_untouched(cfg, "no checkpoint in", run_dir)

@@ -94,7 +94,7 @@ def test_stateful_estimator_state_is_carried_saved_and_resumed(tmp_path, monkeyp
 
     monkeypatch.setattr(EstimatorGRPOTrainer, "_generate_and_score_completions", spy_generate)
     run_dir = tmp_path / "ema"
-    run(fast_cfg(run_dir, "method=dvao_shrink_ema"))
+    run(fast_cfg(run_dir, "method=dvao_shrink_ema", "weights=[0.5,0.5]"))
     assert len(seen) == 2 and seen[0][0] is None and seen[1][0] is seen[0][2].state
     weights = torch.tensor([0.5, 0.5])
     for state_in, rewards, result in seen:
@@ -104,15 +104,15 @@ def test_stateful_estimator_state_is_carried_saved_and_resumed(tmp_path, monkeyp
     assert saved["pooled_var"] == pytest.approx(seen[1][2].state["pooled_var"].tolist())
 
     seen.clear()
-    run(fast_cfg(run_dir, "method=dvao_shrink_ema", "steps=3", "resume=true"))
+    run(fast_cfg(run_dir, "method=dvao_shrink_ema", "weights=[0.5,0.5]", "steps=3", "resume=true"))
     assert len(seen) == 1 and seen[0][0]["pooled_var"].tolist() == pytest.approx(saved["pooled_var"])
 
 
 def test_a_corrupt_estimator_state_resumes_with_a_fresh_prior(tmp_path, caplog):
     """A hand-edited or truncated estimator_state.json does not block resume=true: a warning names it."""
     run_dir = tmp_path / "ema"
-    run(fast_cfg(run_dir, "method=dvao_shrink_ema"))
+    run(fast_cfg(run_dir, "method=dvao_shrink_ema", "weights=[0.5,0.5]"))
     (run_dir / "checkpoints" / "checkpoint-2" / "estimator_state.json").write_text('{"pooled_var": [0.1,')
     with caplog.at_level("WARNING"):
-        summary = run(fast_cfg(run_dir, "method=dvao_shrink_ema", "steps=3", "resume=true"))
+        summary = run(fast_cfg(run_dir, "method=dvao_shrink_ema", "weights=[0.5,0.5]", "steps=3", "resume=true"))
     assert summary["step"] == 3 and "estimator_state.json is unreadable" in caplog.text

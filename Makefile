@@ -62,7 +62,7 @@ sweep-sim: install ## bandit study: G, K, noisy-aux and correlation sweeps (9 es
 
 # ---- LLM sweeps (sweeps/*.yaml, Hydra multiruns; issue 5) ----
 # SCALE=paper picks sweeps/<name>_paper.yaml (the papers' grid, GPU cluster, SLURM).
-# LAUNCHER=local|slurm|submitit_cpu overrides the sweep's launcher; EXTRA="key=value ..." adds overrides.
+# LAUNCHER=local|slurm|slurm_multigpu|slurm_multinode|submitit_cpu overrides the sweep's launcher; EXTRA="key=value ..." adds overrides.
 SCALE ?= cpu
 LAUNCHER ?=
 EXTRA ?=

@@ -59,7 +59,8 @@ def test_slurm_launcher_config_carries_cluster_settings():
                                                                 "hydra.launcher.timeout_min=90"])
     launcher = cfg.hydra.launcher
     assert launcher._target_.endswith("SlurmLauncher")
-    assert (launcher.partition, launcher.timeout_min, launcher.gpus_per_node) == ("a100", 90, 1)
+    assert (launcher.partition, launcher.timeout_min, launcher.gpus_per_node) == ("a100", 90, 8)
+    assert launcher.tasks_per_node == launcher.gpus_per_node  # one process per GPU (tests/test_launch.py)
     assert launcher.mem_gb > 0 and "submitit" in launcher.submitit_folder
     assert cfg.model.name == "qwen3-4b-base" and cfg.G == 16 and cfg.steps == 500
 

@@ -157,8 +157,9 @@ def main(cfg: DictConfig) -> dict[str, Any]:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from workbench import sweep
+    from workbench import distributed, sweep
 
+    distributed.setup_launch()  # SLURM tasks / DVAO_ACCELERATE_CONFIG: torch.distributed and DeepSpeed variables
     run_dir = str(cfg.run_dir)
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     try:

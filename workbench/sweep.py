@@ -21,6 +21,7 @@ from hydra.types import RunMode
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from workbench import distributed
 from workbench.store import read_jsonl
 
 JOBS_FILE = "jobs.jsonl"
@@ -69,8 +70,8 @@ class SweepReport(Callback):
         (Path(config.hydra.sweep.dir) / JOBS_FILE).unlink(missing_ok=True)
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
-        if config.hydra.mode != RunMode.MULTIRUN:
-            return
+        if config.hydra.mode != RunMode.MULTIRUN or distributed.env_rank() != 0:
+            return  # a job of several tasks (slurm_multigpu) is one job: its rank 0 records it
         append_job(config, job_record(config, job_return))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:

@@ -41,9 +41,13 @@ class ModelConfig:
     dtype: str = "fp32"                      # bf16 | fp16 | fp32 (weights; GRPOConfig bf16/fp16 flags)
     attn_implementation: str | None = None   # hf: sdpa | flash_attention_2 | eager (null: transformers' default)
     use_cpu: bool = False                    # GRPOConfig.use_cpu
-    use_vllm: bool = False                   # GRPOConfig.use_vllm: generate with vLLM through TRL
-    vllm_mode: str | None = None             # GRPOConfig.vllm_mode: colocate | server
+    use_vllm: bool = False                   # GRPOConfig.use_vllm: generate with vLLM through TRL (GPU only)
+    vllm_mode: str | None = None             # GRPOConfig.vllm_mode: colocate (inside each training process) | server
     vllm_gpu_memory_utilization: float = 0.3  # GRPOConfig.vllm_gpu_memory_utilization (colocate)
+    vllm_tensor_parallel_size: int = 1       # GRPOConfig.vllm_tensor_parallel_size (colocate; server: trl vllm-serve flag)
+    vllm_server_base_url: str | None = None  # server: e.g. http://10.0.0.7:8000 (wins over host/port)
+    vllm_server_host: str | None = None      # server: host running `trl vllm-serve` (null: TRL's default)
+    vllm_server_port: int | None = None      # server: its port (null: TRL's default, 8000)
     gradient_checkpointing: bool = False     # GRPOConfig.gradient_checkpointing
     per_device_train_batch_size: int = 8     # GRPOConfig.per_device_train_batch_size (completions)
     gradient_accumulation_steps: int = 1     # GRPOConfig.gradient_accumulation_steps
@@ -63,6 +67,13 @@ class ModelConfig:
         check(self.max_completion_length > 0 and self.max_prompt_length > 0,
               "model.max_prompt_length and model.max_completion_length must be positive")
         check(self.vllm_mode in (None, "colocate", "server"), "model.vllm_mode must be colocate, server or null")
+        check(self.vllm_tensor_parallel_size >= 1, "model.vllm_tensor_parallel_size must be >= 1")
+        check(self.vllm_mode == "server" or not (self.vllm_server_base_url or self.vllm_server_host
+                                                 or self.vllm_server_port),
+              "model.vllm_server_* only apply with model.vllm_mode=server")
+        check(self.vllm_mode != "server" or self.vllm_tensor_parallel_size == 1,
+              "model.vllm_tensor_parallel_size applies to colocate mode; in server mode pass "
+              "--tensor-parallel-size to `trl vllm-serve` instead")
         check(self.warmup.steps >= 0 and self.warmup.batch_size > 0, "model.warmup: steps >= 0, batch_size > 0")
 
 

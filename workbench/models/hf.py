@@ -1,6 +1,8 @@
 """Real models by hub name or local directory, respecting ``HF_HUB_OFFLINE``."""
 from __future__ import annotations
 
+import dataclasses
+import logging
 import os
 from pathlib import Path
 
@@ -9,6 +11,25 @@ import torch
 from workbench.models.config import ModelConfig
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+GPU_ONLY_ATTENTION = ("flash_attention_2", "flash_attention_3")
+log = logging.getLogger(__name__)
+
+
+def for_device(cfg: ModelConfig, gpu: bool | None = None) -> ModelConfig:
+    """``cfg`` as it can load here: without a GPU (or with ``use_cpu``) the weights are fp32 (the
+    trainer's bf16/fp16 flags are off there, so half-precision weights would meet fp32 training) and
+    flash attention falls back to sdpa. Each change is logged."""
+    gpu = torch.cuda.is_available() and not cfg.use_cpu if gpu is None else gpu
+    if gpu:
+        return cfg
+    changes = {}
+    if cfg.dtype != "fp32":
+        changes["dtype"] = "fp32"
+    if cfg.attn_implementation in GPU_ONLY_ATTENTION:
+        changes["attn_implementation"] = "sdpa"
+    if changes:
+        log.info("model %s on CPU: %s", cfg.name, ", ".join(f"{k} {getattr(cfg, k)} -> {v}" for k, v in changes.items()))
+    return dataclasses.replace(cfg, **changes)
 
 
 def offline() -> bool:
@@ -36,9 +57,11 @@ def load_hf(cfg: ModelConfig):
 
     Offline, a hub name must already be in the local HF cache; otherwise the error says to set
     ``model.path``. A tokenizer without a pad token gets its eos token as pad (TRL needs one).
+    Without a GPU the CPU settings of ``for_device`` apply.
     """
     from transformers import AutoModelForCausalLM
 
+    cfg = for_device(cfg)
     if cfg.path is not None:
         source = Path(cfg.path).expanduser()
         if not (source / "config.json").is_file():

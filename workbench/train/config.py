@@ -53,7 +53,7 @@ class TrainConfig:
 @dataclass
 class EvalConfig:
     every: int = 20                    # held-out evaluation at step 0 and every N steps (0: only at the end)
-    batch_size: int = 64               # prompts per generate() call
+    batch_size: int = 64               # rows (prompt x sample) per generate() call (one seeded chunk; split over ranks)
     # What is sampled (prompts, samples per prompt, temperature, top_p) is the task's `eval` options.
 
 
@@ -265,13 +265,18 @@ def launch_dir() -> str:
 
 
 def register_resolvers() -> None:
-    """``${wb.weights:${weights}}``, ``${wb.or:${sweep},adhoc}`` (run_dir) and ``${wb.launch_dir:}`` (hydra.run.dir)."""
+    """``${wb.weights:${weights}}``, ``${wb.or:${sweep},adhoc}`` (run_dir), ``${wb.launch_dir:}`` (hydra.run.dir)
+    and ``${wb.rank_suffix:}`` (the job log's name, workbench/distributed.py)."""
+    from workbench import distributed
+
     if not OmegaConf.has_resolver("wb.launch_dir"):
         OmegaConf.register_new_resolver("wb.launch_dir", launch_dir, use_cache=True)
     if not OmegaConf.has_resolver("wb.weights"):
         OmegaConf.register_new_resolver("wb.weights", _weights_slug)
     if not OmegaConf.has_resolver("wb.or"):
         OmegaConf.register_new_resolver("wb.or", lambda value, default: default if value in (None, "") else value)
+    if not OmegaConf.has_resolver("wb.rank_suffix"):
+        OmegaConf.register_new_resolver("wb.rank_suffix", distributed.rank_suffix)
 
 
 register_resolvers()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 import statistics
 from typing import Any
@@ -26,7 +27,8 @@ from workbench.train.trainer import EstimatorGRPOTrainer, guard_reward
 log = logging.getLogger(__name__)
 
 # GRPOConfig fields a model yaml may set directly (workbench.models.config.ModelConfig).
-MODEL_TRAINER_KEYS = ("use_vllm", "vllm_mode", "vllm_gpu_memory_utilization", "top_p")
+MODEL_TRAINER_KEYS = ("use_vllm", "vllm_mode", "vllm_gpu_memory_utilization", "vllm_tensor_parallel_size",
+                      "vllm_server_base_url", "vllm_server_host", "vllm_server_port", "top_p")
 
 
 def _micro_batch(per_process: int, memory_cap: int) -> int:
@@ -46,9 +48,12 @@ def grpo_kwargs(run: RunConfig, weights: list[float], output_dir: str) -> dict[s
     world = int(os.environ.get("WORLD_SIZE", "1"))
     total = run.completions_per_step
     if total % world:
-        raise ValueError(f"train.batch_size={total} completions cannot be split over {world} processes.")
+        step = math.lcm(run.G, world)
+        raise ValueError(f"train.batch_size={total} completions cannot be split over {world} processes: use a multiple "
+                         f"of {step} (G={run.G} and {world} processes), e.g. train.batch_size={max(step, total // step * step)} "
+                         f"or {(total // step + 1) * step}.")
     micro = _micro_batch(total // world, int(model.get("per_device_train_batch_size") or total))
-    gpu = torch.cuda.is_available()
+    gpu = torch.cuda.is_available() and not model.get("use_cpu", False)
     dtype = model.get("dtype", "fp32")
     kwargs: dict[str, Any] = dict(
         output_dir=output_dir,
@@ -71,16 +76,20 @@ def grpo_kwargs(run: RunConfig, weights: list[float], output_dir: str) -> dict[s
         disable_tqdm=True,
         lr_scheduler_type="constant",  # the DVAO paper trains at a constant learning rate
         dataloader_num_workers=0,
-        use_cpu=not gpu or bool(model.get("use_cpu", False)),
+        use_cpu=not gpu,
         bf16=gpu and dtype == "bf16",
         fp16=gpu and dtype == "fp16",
         # TRL defaults gradient checkpointing on; transformers 5 names it activation_checkpointing.
         activation_checkpointing=gpu and bool(model.get("gradient_checkpointing", False)),
     )
     kwargs.update({k: model[k] for k in MODEL_TRAINER_KEYS if model.get(k)})  # unset/false: TRL's default
-    if not gpu:  # NOTES.md: vLLM needs a GPU
-        kwargs.pop("use_vllm", None)
     kwargs.update(run.train.extra)
+    if not gpu:  # NOTES.md: vLLM needs a GPU; generation falls back to transformers' generate
+        vllm = sorted(k for k in kwargs if k == "use_vllm" or k.startswith("vllm_"))
+        if kwargs.get("use_vllm"):
+            log.info("no GPU: vLLM off (%s ignored)", ", ".join(vllm))
+        for key in vllm:
+            kwargs.pop(key)
     return kwargs
 
 

@@ -58,11 +58,11 @@ import numpy as np
 import torch
 
 from .base import AdvantageResult, register
-from .stats import DEFAULT_EPS, SMALL, check_inputs, column_stats, static_weights
+from .stats import DEFAULT_EPS, check_inputs, column_stats, static_weights
 
 EIG_FLOOR = 1e-3
 ACTIVE = ("present", "varying")
-BROADCAST_LIMIT = 2_000_000  # G * G * B * K at most: rank by one broadcast comparison (else row pairs; measured crossover)
+BROADCAST_LIMIT = 4_000_000  # G * G * B * K at most: rank by one broadcast comparison (else row pairs; measured crossover)
 
 
 @lru_cache(maxsize=32)
@@ -86,13 +86,14 @@ def ahead_counts(x: np.ndarray) -> np.ndarray:
     entry is never read).
 
     Pairwise, no sort: each pair is compared once and credited to both ends (the sign flips), so a step
-    costs G (G - 1) / 2 comparisons of whole rows of R groups, as int8 signs summed into int16 counts.
-    Smaller batches compare all G^2 ordered pairs in one broadcast (one comparison: #greater is the
-    transposed sum of the same table), which is faster up to ~2M comparisons. A sort is O(G log G), but numpy's row
+    costs G (G - 1) / 2 comparisons of whole rows of R groups, as int8 signs summed into counts of the
+    narrowest integer type that holds G (int8 below G = 128: 1.4-1.6x faster than int16 here). Smaller
+    batches compare all G^2 ordered pairs in one broadcast (one comparison: #greater is the transposed
+    sum of the same table), which is faster up to ~4M comparisons. A sort is O(G log G), but numpy's row
     sort plus the tie bookkeeping and the scatter back was 15x slower at G = 16, and torch's CPU sort of
-    short rows 4x (measured here); int32 counts were 1.3-1.5x slower than int16."""
+    short rows 4x (measured here)."""
     g, r = x.shape
-    count = np.int16 if g < 2 ** 14 else np.int32
+    count = np.int8 if g < 2 ** 7 else np.int16 if g < 2 ** 15 else np.int32   # |#less - #greater| < g
     if g * g * r <= BROADCAST_LIMIT:      # one comparison: x[j] < x[j'] is the transpose of x[j'] > x[j]
         gt = (x[:, None, :] > x[None, :, :]).view(np.int8)
         return gt.sum(1, dtype=count) - gt.sum(0, dtype=count)
@@ -108,25 +109,38 @@ def ahead_counts(x: np.ndarray) -> np.ndarray:
     return acc
 
 
-def quantile_scores(x: np.ndarray, present: np.ndarray | None, count: np.ndarray | None = None) -> np.ndarray:
-    """Centred normal scores of the mid-rank quantiles down each column of x (G, R), NaN missing; exactly
-    0 where missing or where the column is constant (every score is then Phi^{-1}(1/2) = 0, so a plain
-    mean centres it exactly). present: (G, R) float 1/0, or None when nothing is missing; count: (R,)
-    its column sums (computed when not given)."""
-    g = x.shape[0]
-    table = normal_scores(g, x.dtype)
-    ahead = ahead_counts(x)                          # whole numbers in [-(n-1), n-1] where present
+def quantile_scores(ahead: np.ndarray, present: np.ndarray | None, count: np.ndarray | int,
+                    dtype: np.dtype, out: np.ndarray | None = None) -> np.ndarray:
+    """Centred normal scores of the mid-rank quantiles, (G, R), from ``ahead_counts``; exactly 0 where
+    missing or where the column is constant (every score is then Phi^{-1}(1/2) = 0, so a plain mean
+    centres it exactly). present: (G, R) bool, None when nothing is missing; count: (R,) present values
+    per column (the int G when nothing is missing); out: a (G, R) array of ``dtype`` to write into."""
+    g = ahead.shape[0]
+    table = normal_scores(g, dtype)
     if present is None:
-        u = table[g - 1].take(ahead + np.intp(g - 1))
+        u = table[g - 1].take(ahead + np.intp(g - 1), out=out, mode="clip")   # "clip": unbuffered with out
         u -= u.mean(0)
         return u
-    n = np.maximum(present.sum(0) if count is None else count, 1)
+    n = np.maximum(count, 1)
     row = ((n - 1) * (2 * g - 1) + (g - 1)).astype(np.intp)   # (R,): where each column's table row is centred
-    u = table.ravel().take(ahead + row)
+    u = table.ravel().take(ahead + row, out=out, mode="clip")
     u *= present                                              # a missing one scores 0
     u -= u.sum(0) / n
     u *= present
     return u
+
+
+def any_present(present: np.ndarray, k: int) -> np.ndarray:
+    """(rows,) bool: some of a row's k values present, for present (rows * k,) bool. A row of 1, 2, 4 or 8
+    bools read as one unsigned integer is nonzero exactly then (100x faster than numpy's any() along a
+    short axis, measured here); other k OR their columns."""
+    rows = present.reshape(-1, k)
+    if k in (1, 2, 4, 8):
+        return rows.view({1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}[k])[:, 0] != 0
+    acc = rows[:, 0].copy()
+    for j in range(1, k):
+        acc |= rows[:, j]
+    return acc
 
 
 def magnitude(var: np.ndarray, count: np.ndarray) -> np.ndarray:
@@ -140,9 +154,11 @@ def magnitude(var: np.ndarray, count: np.ndarray) -> np.ndarray:
 
 
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a @ b; large products go through torch, which keeps to torch's thread setting (numpy's OpenBLAS
-    starts its own threads, and with the other core busy one product took 100x its single-thread time)."""
-    if a.size < SMALL:
+    """a @ b for a (M, N) and b (N, P) or (N,). Products that numpy's OpenBLAS would split over threads
+    (M N P >= 2^18 for a matrix, M N >= 9216 for a vector: its interface/gemm.c and gemv.c thresholds)
+    go through torch, which keeps to torch's thread setting: with the other core busy, a threaded
+    OpenBLAS product here took 100x its single-thread time."""
+    if (a.shape[0] * a.shape[1] * b.shape[1] < 2 ** 18) if b.ndim == 2 else (a.size < 9216):
         return a @ b
     return (torch.from_numpy(a) @ torch.from_numpy(b)).numpy()
 
@@ -240,28 +256,35 @@ def rdpo(rewards: torch.Tensor, weights, *, std: str = "population", eps: float 
         raise ValueError(f"active must be one of {ACTIVE} (the objectives present in a group, or only those "
                          f"that vary in it); got {active!r}.")
     b, g, k = rewards.shape
-    x = np.ascontiguousarray(rewards.detach().cpu().numpy().transpose(1, 0, 2)).reshape(g, b * k)
-    cs = column_stats(x, std)
-    count = np.full((b, k), g, dtype=x.dtype) if cs.present is None else cs.count.reshape(b, k)
-    u = quantile_scores(x, cs.present, None if cs.present is None else cs.count)   # (G, B*K), centred
+    cpu = rewards.detach().cpu()
+    if cpu.dtype not in (torch.float32, torch.float64):      # half types: numpy has no bfloat16
+        cpu = cpu.float()
+    x = np.ascontiguousarray(cpu.numpy().transpose(1, 0, 2)).reshape(g, b * k)   # our own copy
+    with np.errstate(invalid="ignore", over="ignore"):
+        complete = np.isfinite(x.sum())
+    present = None if complete else x == x                   # NaN != NaN (an inf is refused by column_stats)
+    count = g if complete else present.sum(0, dtype=x.dtype)
+    ahead = ahead_counts(x)                                   # from x with its NaNs (they count for nobody)
+    if not complete:                                          # then x becomes the filled values, in place
+        np.nan_to_num(x, copy=False, nan=0.0, posinf=np.inf, neginf=-np.inf)
+    cs = column_stats(x, present, std)
+    # the scores reuse x's memory (its values are no longer needed): a fresh 2 MB array costs ~0.4 ms
+    u = quantile_scores(ahead, present, count, x.dtype, out=x)   # (G, B*K), centred
+    counts = np.full((b, k), g, dtype=x.dtype) if complete else count.reshape(b, k)
     wn = np.array(w.tolist())
     if magnitude_aware:
-        u *= magnitude(cs.var.reshape(b, k), count).reshape(-1)
+        u *= magnitude(cs.var.reshape(b, k), counts).reshape(-1)
     scores = u.reshape(g, b, k)                                           # a view
     if whiten_active and k > 1:
-        subspace = count > 0 if active == "present" else ~cs.constant.reshape(b, k)
-        v, which = whitened_weights(scores, subspace, count, wn)
+        subspace = counts > 0 if active == "present" else ~cs.constant.reshape(b, k)
+        v, which = whitened_weights(scores, subspace, counts, wn)
         if which is None:
             adv = matmul(scores.reshape(g * b, k), v[0].astype(u.dtype))  # (G * B,)
         else:
             adv = np.einsum("gbk,bk->gb", scores, v[which].astype(u.dtype))
     else:
         adv = matmul(scores.reshape(g * b, k), wn.astype(u.dtype))
-    if cs.present is None:
-        scorable = np.ones((b, g), dtype=bool)
-    else:                                 # some of a completion's K rewards present (a matrix-vector product)
-        rows = matmul(cs.present.reshape(g * b, k), np.ones(k, x.dtype)).reshape(g, b)
-        scorable = np.ascontiguousarray(rows.T) > 0
+    scorable = np.ones((b, g), dtype=bool) if complete else np.ascontiguousarray(any_present(present, k).reshape(g, b).T)
     out = lambda a: torch.from_numpy(a).to(device=rewards.device, dtype=rewards.dtype)   # noqa: E731
     return AdvantageResult(advantages=out(np.ascontiguousarray(adv.reshape(g, b).T)),
                            group_mean=out(cs.mean.reshape(b, k)), group_std=out(cs.std.reshape(b, k)),

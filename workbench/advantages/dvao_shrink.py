@@ -110,7 +110,7 @@ def dvao_shrink(rewards: torch.Tensor, weights, *, std: str = "population", eps:
         # 2 vbar^2 / (n - 1): (B, K), or (K,) when every group has G values
         noise = two_v2 / scalar(rewards.shape[1] - 1, var) if valid is None else two_v2 * per_n
         total = noise + tau2
-        lam = noise / total.masked_fill(total == scalar(0, total), 1.0)   # vbar = 0: nothing to shrink toward
+        lam = noise / (total + (total == scalar(0, total)))     # vbar = 0: nothing to shrink toward (0 / 1)
     else:
         lam = torch.full_like(var, float(shrinkage)) * (1.0 if valid is None else valid)
     # (1 - lam) v + lam vbar >= 0 for lam in [0, 1]; 0 where < 2 values (v = 0 and lam = 0 there)

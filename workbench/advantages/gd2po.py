@@ -69,13 +69,13 @@ def gd2po(rewards: torch.Tensor, weights, *, std: str = "population", eps: float
     contrib = st.centered * per_group_w.transpose(1, 2)          # (B, G, K): c_k = w_k A_k
     # no sign conflict => |sum c| == sum |c| bit for bit (same terms, same order), so never filtered.
     # With nothing filtered every step below is exact (kept fraction 1, the same whitening), so GDPO
-    kept = (contrib.sum(-1).abs() >= scalar(threshold, adv) * contrib.abs().sum(-1)).to(adv.dtype)  # (B, G) 1/0
+    kept = (contrib.sum(-1).abs() >= scalar(threshold, adv) * contrib.abs().sum(-1)).to(dtype=adv.dtype)  # (B, G) 1/0
     if scorable is not None:
         kept.mul_(scorable)
-    n_kept = kept.sum(1, keepdim=True)
+    n_kept = kept.sum(1, True)
     n = n_kept.sum()
     if scale_by_kept:
-        g = scalar(rewards.shape[1], adv) if scorable is None else scorable.sum(1, keepdim=True).clamp_min(1.0)
+        g = scalar(rewards.shape[1], adv) if scorable is None else scorable.sum(1, True).clamp_min(1.0)
         adv = adv * (n_kept / g)
     adv = flat_zscore(adv, kept, std, eps, count=n)
     total = scalar(adv.numel(), adv) if scorable is None else scorable.sum().clamp_min(1.0)

@@ -87,7 +87,7 @@ def rc_shrink(rewards: torch.Tensor, weights, *, std: str = "population", eps: f
         noise = (sq / n1.clamp_min(1.0) / n.clamp_min(1.0) * has_var).sum() / pairs
         signal = ((mean - batch_mean).pow(2) * has_mean).sum() / groups
     if shrinkage is None:
-        lam = (noise / (noise + signal)).nan_to_num_(nan=0.0)  # V + S = 0: every group constant, lam = 0
+        lam = (noise / (noise + signal)).nan_to_num_(0.0)      # V + S = 0: every group constant, lam = 0
     else:
         lam = scalar(shrinkage, s)
     # lam = 0 needs no special case: the baseline is then the group mean bit for bit, so this is RC
@@ -101,4 +101,4 @@ def rc_shrink(rewards: torch.Tensor, weights, *, std: str = "population", eps: f
         adv = torch.where(sd > zero, adv / (sd + scalar(eps, sd)), zero)
     if st.present is not None:
         adv = adv * st.present.squeeze(-1)                     # unscorable -> 0
-    return make_result(adv, per_obj, static_weights(w, rewards.shape[0]), diagnostics={"shrinkage": lam.to(s.dtype, copy=True)})
+    return make_result(adv, per_obj, static_weights(w, rewards.shape[0]), diagnostics={"shrinkage": lam if shrinkage is None else lam.to(dtype=s.dtype, copy=True)})

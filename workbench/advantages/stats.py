@@ -101,7 +101,7 @@ class GroupStats:
     def denominator(self, eps: float) -> torch.Tensor:
         """std + eps, (B, 1, K), with a constant group's std read as 1 (its centred values are 0),
         so that eps = 0 never divides 0 by 0."""
-        return self.std.masked_fill(self.constant, 1.0) + scalar(eps, self.var)
+        return self.std + self.constant + scalar(eps, self.var)      # + True is + 1 where std is 0
 
     @cached_property
     def present_rows(self) -> torch.Tensor | None:
@@ -133,10 +133,10 @@ def group_stats(x: torch.Tensor, std: str = "population") -> GroupStats:
     # (bool tensors are slow there). An inf is kept in ``filled``, which makes its group's mean
     # non-finite: the check below catches it with one reduction of a (B, 1, K) tensor
     if x.numel() < SMALL:
-        present = (x == x).to(x.dtype)                    # NaN != NaN
+        present = (x == x).to(dtype=x.dtype)              # NaN != NaN (the keyword parses faster)
     else:
         present = x.detach().mul(0.0).add_(1.0).nan_to_num_(nan=0.0)   # inf * 0 is NaN too: masked, still caught
-    st = masked_stats(x.nan_to_num(nan=0.0, posinf=math.inf, neginf=-math.inf), present, std)
+    st = masked_stats(x.nan_to_num(0.0, math.inf, -math.inf), present, std)   # NaN -> 0, inf kept
     if not math.isfinite(st.mean.sum().item()):
         raise ValueError(INF_MESSAGE)
     return st
@@ -146,23 +146,23 @@ def complete_stats(x: torch.Tensor, std: str) -> GroupStats:
     """``group_stats`` of an x (B, G, K) known to hold no NaN or inf."""
     g = x.shape[1]
     n = scalar(g, x)
-    m0 = x.sum(dim=1, keepdim=True) / n           # x.mean on the CPU, bit for bit (sum, then divide)
-    mean = m0 + (x - m0).sum(dim=1, keepdim=True) / n
+    m0 = x.sum(1, True) / n                       # x.mean on the CPU, bit for bit (sum, then divide)
+    mean = m0 + (x - m0).sum(1, True) / n
     return _finish(None, g, n, mean, x - mean, x, std)
 
 
 def masked_stats(filled: torch.Tensor, present: torch.Tensor, std: str) -> GroupStats:
     """``group_stats`` from filled (B, G, K) (missing values 0) and its float 1/0 ``present`` mask."""
-    count = present.sum(dim=1, keepdim=True)
+    count = present.sum(1, True)
     n = count.clamp_min(1.0)
-    m0 = filled.sum(dim=1, keepdim=True) / n
-    mean = m0 + (filled - m0).mul_(present).sum(dim=1, keepdim=True) / n
+    m0 = filled.sum(1, True) / n
+    mean = m0 + (filled - m0).mul_(present).sum(1, True) / n
     return _finish(present, count, n, mean, (filled - mean).mul_(present), filled, std)
 
 
 def _finish(present, count, n, mean, centered, filled, std) -> GroupStats:
     """n: the count clamped at 1 (a tensor), or the cached 0-d G when nothing is missing."""
-    sumsq = centered.pow(2).sum(dim=1, keepdim=True)
+    sumsq = (centered * centered).sum(1, True)
     if std == "population":
         var = sumsq / n
     elif isinstance(count, torch.Tensor):
@@ -192,14 +192,14 @@ def flat_moments(a: torch.Tensor, keep: torch.Tensor | None, std: str,
         n = count.clamp_min(1.0)
         m0 = (a * keep).sum() / n
         centred = (a - (m0 + (a - m0).mul_(keep).sum() / n)).mul_(keep)
-    sumsq = centred.pow(2).sum()
+    sumsq = (centred * centred).sum()
     if std == "population":
         var = sumsq / n
     elif keep is None:
         var = sumsq / scalar(a.numel() - 1, a)
     else:
         var = sumsq / (count - scalar(1, count)).clamp_min(1.0)
-    return centred, var.sqrt().masked_fill(sumsq == scalar(0, sumsq), 1.0)
+    return centred, var.sqrt() + (sumsq == scalar(0, sumsq))    # + True is + 1 where the std is 0
 
 
 def flat_zscore(a: torch.Tensor, keep: torch.Tensor | None, std: str, eps: float,

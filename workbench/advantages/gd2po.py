@@ -69,7 +69,8 @@ def gd2po(rewards: torch.Tensor, weights, *, std: str = "population", eps: float
     contrib = st.centered * per_group_w.transpose(1, 2)          # (B, G, K): c_k = w_k A_k
     # no sign conflict => |sum c| == sum |c| bit for bit (same terms, same order), so never filtered.
     # With nothing filtered every step below is exact (kept fraction 1, the same whitening), so GDPO
-    kept = (contrib.sum(-1).abs() >= scalar(threshold, adv) * contrib.abs().sum(-1)).to(dtype=adv.dtype)  # (B, G) 1/0
+    net = contrib.sum(-1).abs_()                                 # |sum c|, then sum |c| in contrib's memory
+    kept = (net >= scalar(threshold, adv) * contrib.abs_().sum(-1)).to(dtype=adv.dtype)   # (B, G) 1/0
     if scorable is not None:
         kept.mul_(scorable)
     n_kept = kept.sum(1, True)

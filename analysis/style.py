@@ -28,7 +28,7 @@ COLORS = {
     "grpo_nostd": "#CC79A7",
     "single": "#7F7F7F",
     "mo_grpo": "#A6761D",          # ac's function under a second name: a darker orange
-    "gd2po": "#17BECF",            # GDPO's child: cyan
+    "gd2po": "#66A61E",            # GDPO's child: a yellower green
     "rdpo": "#7B3294",             # purple
     "rc_shrink": "#56B4E9",        # RC's child: sky blue
     "dvao_shrink": "#8C1C13",      # DVAO's children: dark red and salmon
@@ -39,7 +39,7 @@ MARKERS = {"rc": "o", "ac": "s", "gdpo": "^", "dvao": "D", "grpo_nostd": "v", "s
 
 # A method named in no list above (an ad-hoc config) still gets a stable colour: a hash of the name (not
 # its position in some list) picks it, so it is the same in every figure and every run of the tools.
-_FALLBACK = ("#F0E442", "#8C564B", "#BCBD22", "#9467BD", "#1F77B4", "#2CA02C", "#E377C2", "#393B79")
+_FALLBACK = ("#F0E442", "#8C564B", "#BCBD22", "#9467BD", "#17BECF", "#2CA02C", "#E377C2", "#393B79")
 
 
 def color(method: str) -> str:

@@ -11,10 +11,15 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-# The paper's methods first, then the two baselines; this order is also the row order of every table.
+# The paper's methods first, then the two baselines; this order is also the row order of every table
+# (the other methods follow, sorted by name).
 METHODS = ("rc", "ac", "gdpo", "dvao", "grpo_nostd", "single")
 
-# Colour-blind-safe (Okabe-Ito) colours, fixed per method so a method looks the same in every figure.
+# One colour and marker per method, keyed by the registry / conf/method name and fixed, so a method looks
+# the same in every figure. The paper's four and the baselines use the colour-blind-safe Okabe-Ito set;
+# each newer estimator takes a shade of its parent's hue (rc_shrink a lighter blue than rc, the DVAO
+# variants darker and lighter vermilion) or a hue no other method uses. tests/test_style.py checks that
+# every registered estimator and every conf/method has its own colour and marker.
 COLORS = {
     "rc": "#0072B2",
     "ac": "#E69F00",
@@ -22,12 +27,19 @@ COLORS = {
     "dvao": "#D55E00",
     "grpo_nostd": "#CC79A7",
     "single": "#7F7F7F",
+    "mo_grpo": "#A6761D",          # ac's function under a second name: a darker orange
+    "gd2po": "#66A61E",            # GDPO's child: a yellower green
+    "rdpo": "#7B3294",             # purple
+    "rc_shrink": "#56B4E9",        # RC's child: sky blue
+    "dvao_shrink": "#8C1C13",      # DVAO's children: dark red and salmon
+    "dvao_shrink_ema": "#F4A582",
 }
-MARKERS = {"rc": "o", "ac": "s", "gdpo": "^", "dvao": "D", "grpo_nostd": "v", "single": "X"}
+MARKERS = {"rc": "o", "ac": "s", "gdpo": "^", "dvao": "D", "grpo_nostd": "v", "single": "X",
+           "mo_grpo": "p", "gd2po": ">", "rdpo": "P", "rc_shrink": "h", "dvao_shrink": "d", "dvao_shrink_ema": "*"}
 
-# Methods registered after this file was written still get a stable colour: a hash of the name (not
+# A method named in no list above (an ad-hoc config) still gets a stable colour: a hash of the name (not
 # its position in some list) picks it, so it is the same in every figure and every run of the tools.
-_FALLBACK = ("#56B4E9", "#F0E442", "#8C564B", "#17BECF", "#BCBD22", "#9467BD", "#1F77B4", "#2CA02C")
+_FALLBACK = ("#F0E442", "#8C564B", "#BCBD22", "#9467BD", "#17BECF", "#2CA02C", "#E377C2", "#393B79")
 
 
 def color(method: str) -> str:

@@ -133,8 +133,8 @@ def dvao_shrink(rewards, w, ddof, eps, shrinkage=None, memory=0.0, state=None):
     return adv, eff, ((vbar, tau2) if memory > 0 else None)
 
 
-def rdpo(rewards, w, ddof, eps, magnitude_aware=True, whiten_active=True):
-    k_count, normal = len(w), NormalDist()
+def rdpo(rewards, w, ddof, eps, magnitude_aware=True, whiten_active=True, active="present"):
+    k_count, normal, mode = len(w), NormalDist(), active
     scores, active, present = [], [], []
     for group in rewards:
         per_k = []
@@ -147,7 +147,10 @@ def rdpo(rewards, w, ddof, eps, magnitude_aware=True, whiten_active=True):
             m = mean_of([x for x in u if x is not None])
             per_k.append([0.0 if x is None else x - m for x in u])
         scores.append(per_k)
-        active.append([not stats(column(group, k), ddof)[2] for k in range(k_count)])
+        if mode == "present":   # the objectives with a reward in the group
+            active.append([stats(column(group, k), ddof)[3] >= 1 for k in range(k_count)])
+        else:                   # only those that vary in it
+            active.append([not stats(column(group, k), ddof)[2] for k in range(k_count)])
         present.append([stats(column(group, k), ddof)[3] for k in range(k_count)])
     if magnitude_aware:
         for k in range(k_count):

@@ -114,7 +114,8 @@ CASES = [("rc", {}), ("rc", {"scale": "batch"}), ("ac", {}), ("gdpo", {}), ("gdp
          ("gd2po", {}), ("gd2po", {"threshold": 1.0}), ("gd2po", {"threshold": 0.8, "scale_by_kept": False}),
          ("rc_shrink", {}), ("rc_shrink", {"scale": "none"}), ("rc_shrink", {"shrinkage": 0.4}),
          ("dvao_shrink", {}), ("dvao_shrink", {"shrinkage": 0.5}),
-         ("rdpo", {}), ("rdpo", {"magnitude_aware": False}), ("rdpo", {"whiten_active": False})]
+         ("rdpo", {}), ("rdpo", {"magnitude_aware": False}), ("rdpo", {"whiten_active": False}),
+         ("rdpo", {"active": "varying"})]
 
 
 def test_every_registered_estimator_has_a_loop_case():

@@ -43,6 +43,14 @@ def test_mo_grpo_is_exactly_ac():
     assert torch.equal(get("mo_grpo")(r, [1, 1, 1]).advantages, get("ac")(r, [1, 1, 1]).advantages)
 
 
+def test_mo_grpo_is_each_reward_standardised_in_its_group_then_summed():
+    """The public MO-GRPO implementations: (r_k - group mean) / (Bessel group std + 1e-4), summed over
+    the reward functions, nothing after. The alias with those options is that, written out here."""
+    r = torch.rand(9, 5, 3, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
+    expected = ((r - r.mean(1, keepdim=True)) / (r.std(1, keepdim=True) + 1e-4)).sum(-1)
+    torch.testing.assert_close(get("mo_grpo")(r, [1.0, 1.0, 1.0], std="bessel", eps=1e-4).advantages, expected)
+
+
 # ---- GD2PO ----------------------------------------------------------------------------------------
 
 # Group 0: r1 = (1, 0, 1, 0), r2 = (1, 1, 0, 0): z1 = (1, -1, 1, -1), z2 = (1, 1, -1, -1) (population std),
@@ -247,9 +255,9 @@ def test_rdpo_whitening_decorrelates_the_pooled_scores():
                    torch.randn(64, 8, 1, generator=gen, dtype=torch.float64)], -1)
     u = u - u.mean(1, keepdim=True)
     active, counts = np.ones((64, 3), dtype=bool), np.full((64, 3), 8.0)
-    cross = (u.transpose(1, 2) @ u).numpy()
+    scores = u.transpose(0, 1).numpy()                                      # (G, B, K)
     # weight e_k picks the whitened score of objective k: y_k = u @ v(e_k)
-    y = torch.stack([u @ torch.from_numpy(whitened_weights(cross, active, counts, np.eye(3)[k])[0][0])
+    y = torch.stack([u @ torch.from_numpy(whitened_weights(scores, active, counts, np.eye(3)[k])[0][0])
                      for k in range(3)], -1)
     cov = torch.einsum("bgk,bgl->kl", y, y)
     corr = cov / torch.outer(cov.diagonal().sqrt(), cov.diagonal().sqrt())
@@ -273,3 +281,40 @@ def test_rdpo_magnitude_scales_down_a_group_that_barely_varies():
     a = get("rdpo")(r, [1.0]).advantages
     assert float(a[1].abs().max()) < 0.05 * float(a[0].abs().max())
     torch.testing.assert_close(get("rdpo")(r, [1.0], magnitude_aware=False).advantages[1], a[0])
+
+
+def test_rdpo_active_subspace_present_or_varying():
+    """The paper's active subspace is the rewards a prompt has: with nothing missing every group is
+    whitened by the same matrix, so a group whose objective 2 is constant still gets objective 1's
+    whitened weight. "varying" whitens that group's objective 1 alone (the identity), and a group that
+    lacks objective 2 altogether is whitened alone under both."""
+    gen = torch.Generator().manual_seed(8)
+    z = torch.randn(40, 6, 1, generator=gen, dtype=torch.float64)
+    r = torch.cat([z + 0.3 * torch.randn(40, 6, 1, generator=gen, dtype=torch.float64),
+                   z + 0.3 * torch.randn(40, 6, 1, generator=gen, dtype=torch.float64)], -1)
+    r[0, :, 1] = 0.5                                     # objective 2 constant in group 0
+    r[1, :, 1] = NAN                                     # objective 2 missing in group 1
+    w, opts = [0.5, 0.5], {"magnitude_aware": False}
+    present = get("rdpo")(r, w, **opts).advantages
+    varying = get("rdpo")(r, w, active="varying", **opts).advantages
+    plain = get("rdpo")(r, w, whiten_active=False, **opts).advantages    # w_k u_k, no whitening
+    torch.testing.assert_close(varying[0], plain[0])                     # objective 1 alone: unchanged
+    ratio = present[0] / plain[0]
+    torch.testing.assert_close(ratio, ratio[:1].expand(6))               # one factor, the batch's v_1 / w_1
+    assert float(ratio[0]) < 0.9                                         # objectives correlate: shrunk
+    torch.testing.assert_close(present[1], plain[1])
+    torch.testing.assert_close(varying[1], plain[1])
+    assert not torch.allclose(present[2:], plain[2:])                    # the other groups are whitened
+    with pytest.raises(ValueError, match="active"):
+        get("rdpo")(r, w, active="all")
+
+
+def test_rdpo_an_objective_constant_in_every_group_adds_nothing():
+    """Present everywhere but never varying: its scores are 0, it correlates with nothing, and the
+    whitening leaves the other objectives as they are (no 0/0 in the correlation)."""
+    r = bernoulli_groups(5, 12, 6, 3)
+    r[..., 1] = 1.0
+    for active in ("present", "varying"):
+        a = get("rdpo")(r, [0.3, 0.4, 0.3], active=active).advantages
+        assert torch.isfinite(a).all()
+        torch.testing.assert_close(a, get("rdpo")(r[..., [0, 2]], [0.3, 0.3], active=active).advantages)

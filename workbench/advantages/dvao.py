@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 
 from .base import AdvantageResult, register
-from .stats import DEFAULT_EPS, GroupStats, check_inputs, group_stats, make_result
+from .stats import DEFAULT_EPS, GroupStats, check_inputs, group_stats, make_result, scalar
 
 
 @register("dvao")
@@ -46,9 +46,9 @@ def spread_weighted(st: GroupStats, sigma: torch.Tensor, w: torch.Tensor, eps: f
     sum_k w_k sigma_k = 0 the advantage is 0 and every weight is 0; the numerator must then be 0
     too, which holds whenever sigma_k = 0 implies objective k is constant in the group."""
     spread = sigma * w                                     # (B, K)
-    pooled = spread.sum(dim=-1, keepdim=True)              # (B, 1)
-    flat = pooled == 0                                     # every objective constant in the group
-    safe = pooled.masked_fill(flat, 1.0)
+    pooled = spread.sum(-1, True)                          # (B, 1)
+    flat = pooled == scalar(0, pooled)                     # every objective constant in the group
+    safe = pooled + flat                                   # + True is + 1 where pooled is 0
     numerator = st.centered @ w                            # (B, G)
-    adv = numerator / (safe + eps)                         # numerator is exactly 0 where flat
+    adv = numerator / (safe + scalar(eps, safe))           # numerator is exactly 0 where flat
     return adv, spread / safe

@@ -42,7 +42,7 @@ import torch
 from .base import AdvantageResult, register
 from .dvao import spread_weighted
 from .rc_shrink import check_shrinkage
-from .stats import DEFAULT_EPS, check_inputs, group_stats, make_result
+from .stats import DEFAULT_EPS, check_inputs, group_stats, make_result, scalar
 
 STATE_KEYS = ("pooled_var", "between_var")
 
@@ -84,37 +84,40 @@ def dvao_shrink(rewards: torch.Tensor, weights, *, std: str = "population", eps:
     if memory > 0 and state is not None:
         check_state(state, k)
     st = group_stats(rewards, std)
-    ddof = 0 if std == "population" else 1
-    sq = st.centered.pow(2).sum(1)                                # (B, K)
-    if isinstance(st.count, torch.Tensor):                        # something missing: per-group counts
-        n = st.count.squeeze(1)
-        var = sq / (n - ddof).clamp_min(1.0)                      # the same float ops as group_stats
-        valid = (n >= 2).to(var.dtype)
+    var = st.var.squeeze(1)                                       # (B, K), the estimator's std convention
+    if st.present is not None:                                    # something missing: per-group counts
+        n1 = st.count.squeeze(1) - scalar(1, var)
+        valid = n1.clamp(0.0, 1.0)                                # 1 where >= 2 values (counts are whole)
         groups = valid.sum(0).clamp_min(1.0)                      # (K,) groups with a variance
-        per_n = valid / (n - 1).clamp_min(1.0)                    # 1 / (n - 1) where valid, else 0
+        per_n = valid / n1.clamp_min(1.0)                         # 1 / (n - 1) where valid, else 0
         vbar = (var * valid).sum(0) / groups                      # (K,)
-        noise_of = lambda v: 2 * v.pow(2) * per_n                 # noqa: E731  (B, K)
+        two_v2 = scalar(2, var) * vbar.pow(2)
         spread = ((var - vbar).pow(2) * valid).sum(0) / groups
-        tau2 = (spread - 2 * vbar.pow(2) * (per_n.sum(0) / groups)).clamp_min(0.0)
+        tau2 = (spread - two_v2 * (per_n.sum(0) / groups)).clamp_min(0.0)
     else:                                                         # every group has G values: lam is per objective
-        var = sq / (st.count - ddof)
-        valid = None
-        vbar = var.mean(0)
-        noise_of = lambda v: 2 * v.pow(2) / (st.count - 1)        # noqa: E731  (K,)
-        tau2 = ((var - vbar).pow(2).mean(0) - noise_of(vbar)).clamp_min(0.0)
+        valid, b = None, scalar(var.shape[0], var)               # x.sum(0) / b is x.mean(0), bit for bit
+        vbar = var.sum(0) / b
+        two_v2 = scalar(2, var) * vbar.pow(2)
+        tau2 = ((var - vbar).pow(2).sum(0) / b - two_v2 / scalar(rewards.shape[1] - 1, var)).clamp_min(0.0)
     next_state = None
     if memory > 0:
         if state is not None:
             vbar = memory * state["pooled_var"].to(vbar) + (1 - memory) * vbar
             tau2 = memory * state["between_var"].to(tau2) + (1 - memory) * tau2
+            two_v2 = scalar(2, var) * vbar.pow(2)
         next_state = {"pooled_var": vbar.detach(), "between_var": tau2.detach()}
     if shrinkage is None:
-        noise = noise_of(vbar)
+        # 2 vbar^2 / (n - 1): (B, K), or (K,) when every group has G values
+        noise = two_v2 / scalar(rewards.shape[1] - 1, var) if valid is None else two_v2 * per_n
         total = noise + tau2
-        lam = noise / total.masked_fill(total == 0, 1.0)          # vbar = 0: nothing to shrink toward
+        lam = noise / (total + (total == scalar(0, total)))     # vbar = 0: nothing to shrink toward (0 / 1)
     else:
         lam = torch.full_like(var, float(shrinkage)) * (1.0 if valid is None else valid)
-    sigma = (var + lam * (vbar - var)).clamp_min(0.0).sqrt()      # (B, K); 0 where < 2 values
+    # (1 - lam) v + lam vbar >= 0 for lam in [0, 1]; 0 where < 2 values (v = 0 and lam = 0 there)
+    sigma = (var + lam * (vbar - var)).sqrt()                     # (B, K)
     adv, dynamic = spread_weighted(st, sigma, w, eps)
-    lam_k = lam if lam.dim() == 1 else (lam.mean(0) if valid is None else (lam * valid).sum(0) / groups)
+    if lam.dim() == 1:
+        lam_k = lam
+    else:
+        lam_k = lam.sum(0) / scalar(lam.shape[0], lam) if valid is None else (lam * valid).sum(0) / groups
     return make_result(adv, st, dynamic, diagnostics={"shrinkage": lam_k}, state=next_state)

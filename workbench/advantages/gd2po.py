@@ -39,7 +39,7 @@ from __future__ import annotations
 import torch
 
 from .base import AdvantageResult, register
-from .stats import DEFAULT_EPS, batch_stats, check_inputs, group_stats, make_result, static_weights
+from .stats import DEFAULT_EPS, check_inputs, flat_zscore, group_stats, make_result, scalar, static_weights
 
 
 @register("gd2po")
@@ -59,34 +59,25 @@ def gd2po(rewards: torch.Tensor, weights, *, std: str = "population", eps: float
         raise ValueError(f"threshold must be a number in [0, 1] (0 = GDPO, 1 = drop any sign conflict); "
                          f"got {threshold!r}.")
     st = group_stats(rewards, std)
-    scorable = st.scorable()
+    scorable = st.scorable_mask()                                # (B, G) float 1/0; None: every completion
     per_group_w = (w / st.denominator(eps)).transpose(1, 2)      # (B, K, 1): w_k / (sigma_k + eps)
     adv = torch.bmm(st.centered, per_group_w).squeeze(-1)        # AC's sum, the same ops as GDPO's
+    if threshold == 0:                                           # |sum c| < 0 never holds: GDPO
+        adv = flat_zscore(adv, scorable, std, eps)
+        return make_result(adv, st, static_weights(w, rewards.shape[0]),
+                           diagnostics={"kept_frac": torch.ones((), dtype=adv.dtype, device=adv.device)})
     contrib = st.centered * per_group_w.transpose(1, 2)          # (B, G, K): c_k = w_k A_k
-    # no sign conflict => |sum c| == sum |c| bit for bit (same terms, same order), so never filtered
-    filtered = contrib.sum(-1).abs() < threshold * contrib.abs().sum(-1)
-    if not bool(filtered.any()):                                 # GDPO exactly (threshold 0 always lands here)
-        keep = None if st.present is None else scorable
-        adv = batch_stats(adv, keep, std).zscore(eps).reshape(adv.shape)
-        return make_result(adv, st, static_weights(w, rewards.shape[0]), scorable,
-                           diagnostics={"kept_frac": torch.ones((), dtype=adv.dtype)})
-    kept = (scorable & ~filtered).to(adv.dtype)                  # (B, G) 1/0
-    n_kept = kept.sum(1, keepdim=True)
+    # no sign conflict => |sum c| == sum |c| bit for bit (same terms, same order), so never filtered.
+    # With nothing filtered every step below is exact (kept fraction 1, the same whitening), so GDPO
+    net = contrib.sum(-1).abs_()                                 # |sum c|, then sum |c| in contrib's memory
+    kept = (net >= scalar(threshold, adv) * contrib.abs_().sum(-1)).to(dtype=adv.dtype)   # (B, G) 1/0
+    if scorable is not None:
+        kept.mul_(scorable)
+    n_kept = kept.sum(1, True)
+    n = n_kept.sum()
     if scale_by_kept:
-        adv = adv * (n_kept / scorable.sum(1, keepdim=True).clamp_min(1))
-    adv = whiten_kept(adv, kept, n_kept.sum(), std, eps)
-    return make_result(adv, st, static_weights(w, rewards.shape[0]), scorable,
-                       diagnostics={"kept_frac": n_kept.sum() / scorable.sum().clamp_min(1)})
-
-
-def whiten_kept(a: torch.Tensor, kept: torch.Tensor, n: torch.Tensor, std: str, eps: float) -> torch.Tensor:
-    """(a - mean) / (std + eps) over the entries where kept (same shape, float 1/0) is 1; 0 elsewhere.
-
-    The two-pass mean of stats.group_stats (so equal kept values give exactly 0), without its NaN
-    masking: a is finite everywhere here."""
-    m0 = (a * kept).sum() / n.clamp_min(1)
-    mean = m0 + ((a - m0) * kept).sum() / n.clamp_min(1)
-    centred = (a - mean) * kept
-    var = centred.pow(2).sum() / (n - (0 if std == "population" else 1)).clamp_min(1)
-    sd = var.sqrt()
-    return centred / (torch.where(sd > 0, sd, 1.0) + eps)
+        g = scalar(rewards.shape[1], adv) if scorable is None else scorable.sum(1, True).clamp_min(1.0)
+        adv = adv * (n_kept / g)
+    adv = flat_zscore(adv, kept, std, eps, count=n)
+    total = scalar(adv.numel(), adv) if scorable is None else scorable.sum().clamp_min(1.0)
+    return make_result(adv, st, static_weights(w, rewards.shape[0]), diagnostics={"kept_frac": n / total})

@@ -13,7 +13,7 @@ import torch
 
 from .ac import combine_zscores
 from .base import AdvantageResult, register
-from .stats import DEFAULT_EPS, batch_stats, check_inputs, make_result, static_weights
+from .stats import DEFAULT_EPS, check_inputs, flat_zscore, make_result, static_weights
 
 
 @register("gdpo")
@@ -30,8 +30,6 @@ def gdpo(rewards: torch.Tensor, weights, *, std: str = "population", eps: float 
     """
     w = check_inputs(rewards, weights, std, eps)
     adv, st = combine_zscores(rewards, w, std, eps)
-    scorable = st.scorable()
     if batch_norm:
-        keep = None if st.present is None else scorable  # nothing missing: skip the masking
-        adv = batch_stats(adv, keep, std).zscore(eps).reshape(adv.shape)
-    return make_result(adv, st, static_weights(w, rewards.shape[0]), scorable)
+        adv = flat_zscore(adv, st.scorable_mask(), std, eps)  # nothing missing: no mask at all
+    return make_result(adv, st, static_weights(w, rewards.shape[0]))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 
 from .base import AdvantageResult, register
-from .rc import scalarise
+from .rc import scalar_stats
 from .stats import DEFAULT_EPS, check_inputs, group_stats, make_result, static_weights
 
 
@@ -24,6 +24,5 @@ def grpo_nostd(rewards: torch.Tensor, weights, *, std: str = "population",
     """
     w = check_inputs(rewards, weights, std, eps)
     per_obj = group_stats(rewards, std)
-    s, scorable = scalarise(per_obj, w)
-    adv = group_stats(s.unsqueeze(-1), std).centered.squeeze(-1)
-    return make_result(adv, per_obj, static_weights(w, rewards.shape[0]), scorable)
+    adv = scalar_stats(per_obj, w, std)[1].centered.squeeze(-1)
+    return make_result(adv, per_obj, static_weights(w, rewards.shape[0]))

@@ -10,25 +10,26 @@ out of the group's mean and std and gets advantage 0.
 """
 from __future__ import annotations
 
-import math
-
 import torch
 
 from .base import AdvantageResult, register
-from .stats import DEFAULT_EPS, GroupStats, batch_stats, check_inputs, group_stats, make_result, static_weights
+from .stats import (DEFAULT_EPS, GroupStats, check_inputs, complete_stats, flat_moments, group_stats, make_result,
+                    masked_stats, scalar, static_weights)
 
 SCALES = ("group", "batch")
 
 
-def scalarise(per_objective: GroupStats, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Base-weighted scalar reward s (B, G) and the scorable mask (B, G), from the rewards' stats.
+def scalar_stats(per_objective: GroupStats, w: torch.Tensor, std: str) -> tuple[torch.Tensor, GroupStats]:
+    """Base-weighted scalar reward s (B, G) and its group statistics (B, 1, 1), from the rewards' stats.
 
-    s is NaN exactly where the completion is unscorable (every objective missing), so the NaN-aware
-    group statistics leave it out of the baseline.
+    s is 0 where the completion is unscorable (every objective missing), and its statistics leave
+    those completions out (the scorable mask is their ``present``), exactly as NaN there would. When
+    every completion is scorable they are the complete-batch statistics (``st.present`` is None).
     """
-    scorable = per_objective.scorable()
     s = per_objective.filled @ w
-    return s.masked_fill(~scorable, math.nan), scorable
+    if per_objective.present is None or bool(per_objective.present_rows.all()):   # no completion unscorable
+        return s, complete_stats(s.unsqueeze(-1), std)
+    return s, masked_stats(s.unsqueeze(-1), per_objective.scorable_mask().unsqueeze(-1), std)
 
 
 @register("rc")
@@ -47,10 +48,9 @@ def rc(rewards: torch.Tensor, weights, *, std: str = "population", eps: float = 
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {SCALES}; got {scale!r}.")
     per_obj = group_stats(rewards, std)
-    s, scorable = scalarise(per_obj, w)
-    st = group_stats(s.unsqueeze(-1), std)
+    s, st = scalar_stats(per_obj, w, std)
     if scale == "group":
         adv = st.zscore(eps).squeeze(-1)
     else:
-        adv = st.centered.squeeze(-1) / batch_stats(s, scorable, std).denominator(eps).reshape(())
-    return make_result(adv, per_obj, static_weights(w, rewards.shape[0]), scorable)
+        adv = st.centered.squeeze(-1) / (flat_moments(s, per_obj.scorable_mask(), std)[1] + scalar(eps, s))
+    return make_result(adv, per_obj, static_weights(w, rewards.shape[0]))

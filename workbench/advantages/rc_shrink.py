@@ -41,8 +41,8 @@ from __future__ import annotations
 import torch
 
 from .base import AdvantageResult, register
-from .rc import scalarise
-from .stats import DEFAULT_EPS, check_inputs, group_stats, make_result, static_weights
+from .rc import scalar_stats
+from .stats import DEFAULT_EPS, check_inputs, group_stats, make_result, scalar, static_weights
 
 SCALES = ("group", "none")
 
@@ -51,11 +51,6 @@ def check_shrinkage(shrinkage) -> None:
     if shrinkage is not None and not (isinstance(shrinkage, (int, float)) and 0.0 <= shrinkage <= 1.0):
         raise ValueError(f"shrinkage must be null (estimated from the batch) or a number in [0, 1] "
                          f"(0 = no shrinkage, 1 = the batch value); got {shrinkage!r}.")
-
-
-def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean of ``x`` over the entries where ``mask`` (same shape, float 0/1) is 1; 0 when none are."""
-    return (x * mask).sum(0) / mask.sum(0).clamp_min(1.0)
 
 
 @register("rc_shrink")
@@ -76,41 +71,34 @@ def rc_shrink(rewards: torch.Tensor, weights, *, std: str = "population", eps: f
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {SCALES}; got {scale!r}.")
     per_obj = group_stats(rewards, std)
-    s, scorable = scalarise(per_obj, w)
-    st = group_stats(s.unsqueeze(-1), std)                      # s: (B, G), NaN where unscorable
-    ddof = 0 if std == "population" else 1
-    mean, sq = st.mean.reshape(-1), st.centered.pow(2).sum(1).reshape(-1)      # (B,)
+    s, st = scalar_stats(per_obj, w, std)                       # statistics of s leave unscorable rows out
+    mean, sq, var = st.mean.view(-1), st.sumsq.view(-1), st.var.view(-1)     # (B,)
     if st.present is None:                                      # every completion scorable: G each
-        g = st.count
-        var = sq / (g - ddof)
-        batch_mean, pooled = mean.mean(), var.mean()
-        noise = sq.mean() / ((g - 1) * g)                       # mean of var_bessel / n
-        signal = (mean - batch_mean).pow(2).mean()
-    else:
-        n = st.count.reshape(-1)
-        var = sq / (n - ddof).clamp_min(1.0)
-        has_var, has_mean = (n >= 2).to(s.dtype), (n >= 1).to(s.dtype)
-        batch_mean, pooled = masked_mean(mean, has_mean), masked_mean(var, has_var)
-        noise = masked_mean(sq / (n - 1).clamp_min(1.0) / n.clamp_min(1.0), has_var)
-        signal = masked_mean((mean - batch_mean).pow(2), has_mean)
+        g, b = rewards.shape[1], scalar(rewards.shape[0], s)    # x.sum() / b is x.mean(), bit for bit
+        batch_mean, pooled = mean.sum() / b, var.sum() / b
+        noise = sq.sum() / b / scalar((g - 1) * g, s)           # mean of var_bessel / n
+        signal = (mean - batch_mean).pow(2).sum() / b
+    else:                                                       # groups with >= 1 and >= 2 scorable rows
+        n = st.count.view(-1)
+        n1 = n - scalar(1, n)
+        has_mean, has_var = n.clamp_max(1.0), n1.clamp(0.0, 1.0)       # counts are whole numbers
+        groups, pairs = has_mean.sum().clamp_min(1.0), has_var.sum().clamp_min(1.0)
+        batch_mean, pooled = (mean * has_mean).sum() / groups, (var * has_var).sum() / pairs
+        noise = (sq / n1.clamp_min(1.0) / n.clamp_min(1.0) * has_var).sum() / pairs
+        signal = ((mean - batch_mean).pow(2) * has_mean).sum() / groups
     if shrinkage is None:
-        total = noise + signal
-        lam = noise / total if total > 0 else torch.zeros_like(total)
+        lam = (noise / (noise + signal)).nan_to_num_(0.0)      # V + S = 0: every group constant, lam = 0
     else:
-        lam = torch.tensor(float(shrinkage), dtype=s.dtype)
-    if lam == 0:                                                # RC (or grpo_nostd) exactly
-        centred = st.centered.squeeze(-1)
-        adv = centred / st.denominator(eps).reshape(-1, 1) if scale == "group" else centred
-        return make_result(adv, per_obj, static_weights(w, rewards.shape[0]), scorable, diagnostics={"shrinkage": lam})
-    baseline = mean + lam * (batch_mean - mean)                  # (1 - lam) m_i + lam mu_b
-    adv = s - baseline.unsqueeze(-1)
+        lam = scalar(shrinkage, s)
+    # lam = 0 needs no special case: the baseline is then the group mean bit for bit, so this is RC
+    adv = s - (mean + lam * (batch_mean - mean)).unsqueeze(-1)  # baseline (1 - lam) m_i + lam mu_b
     if scale == "group":
-        # the shrunk std is > 0 in every group once any group varies; it is 0 only when a fixed
-        # shrinkage meets a batch of constant groups: no scale is known there, so the advantage is 0
-        sd = (var + lam * (pooled - var)).clamp_min(0.0).sqrt().unsqueeze(-1)
-        adv = torch.where(sd > 0, adv / (sd + eps), 0.0)
+        # var + lam (pooled - var) >= 0 for lam in [0, 1]. The shrunk std is > 0 in every group once any
+        # group varies; it is 0 only when a fixed shrinkage meets a batch of constant groups: no scale
+        # is known there, so the advantage is 0
+        sd = (var + lam * (pooled - var)).sqrt().unsqueeze(-1)
+        zero = scalar(0, sd)
+        adv = torch.where(sd > zero, adv / (sd + scalar(eps, sd)), zero)
     if st.present is not None:
-        adv = adv.nan_to_num(nan=0.0)                           # unscorable -> 0
-    return make_result(adv, per_obj, static_weights(w, rewards.shape[0]), scorable,
-                       diagnostics={"shrinkage": lam})
-
+        adv = adv * st.present.squeeze(-1)                     # unscorable -> 0
+    return make_result(adv, per_obj, static_weights(w, rewards.shape[0]), diagnostics={"shrinkage": lam if shrinkage is None else lam.to(dtype=s.dtype, copy=True)})

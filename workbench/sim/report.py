@@ -34,11 +34,6 @@ METRICS = [(M.eval_metric("regret"), "regret", False), (M.eval_metric("front_dis
 ORDER = {"correlation": ["aligned", "independent", "conflicting"]}
 PAPER = ("rc", "ac", "gdpo", "dvao")                    # the DVAO paper's four estimators
 VARIANTS = ("dvao_shrink", "dvao_shrink_ema")           # DVAO for small groups (docs/estimators.md)
-# analysis/style.py gives methods it does not list a hashed colour, and three of the newer ones collide
-# there; until it lists them, these figures use these (Okabe-Ito / tab10 shades unused by the four).
-ZOO_COLORS = {"gd2po": "#56B4E9", "rdpo": "#CC79A7", "rc_shrink": "#0B3D91", "dvao_shrink": "#8C1C13",
-              "dvao_shrink_ema": "#F4A582", "mo_grpo": "#E69F00"}
-ZOO_MARKERS = {"gd2po": "v", "rdpo": "P", "rc_shrink": "h", "dvao_shrink": "X", "dvao_shrink_ema": "*", "mo_grpo": "s"}
 
 
 def paired_diff_ci(a: np.ndarray, b: np.ndarray, n_boot: int = 4000, seed: int = 0) -> tuple[float, float, float]:
@@ -134,11 +129,9 @@ def variant_gaps(runs: pd.DataFrame, axis: str, metric: str, higher: bool) -> st
 
 
 def _style(method: str) -> tuple[str, str]:
-    from analysis.style import COLORS, MARKERS, color, marker
+    from analysis.style import color, marker
 
-    if method in COLORS:
-        return COLORS[method], MARKERS.get(method, marker(method))
-    return ZOO_COLORS.get(method, color(method)), ZOO_MARKERS.get(method, marker(method))
+    return color(method), marker(method)
 
 
 def plot(runs: pd.DataFrame, steps: pd.DataFrame | None, sweep: str, axis: str, out: Path) -> Path:

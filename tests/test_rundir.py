@@ -179,6 +179,9 @@ def test_resume_returns_a_finished_run_or_trains_on(finished):
     before = snapshot(finished)
     assert run(bandit_cfg(finished, "resume=true", "eval.every=5")) == json.loads((finished / store.SUMMARY).read_text())
     assert snapshot(finished) == before, "returning a finished run writes nothing"
+    # another sweep sharing the run directory (make sweep-sim's common point) gets the run, untouched
+    assert run(bandit_cfg(finished, "resume=true", "sweep=sim_K"))["step"] == 20
+    assert snapshot(finished) == before
     assert run(bandit_cfg(finished, "resume=true", "steps=30"))["step"] == 30  # the bandit has no checkpoint: again
     assert [r["step"] for r in records(finished / store.METRICS)] == [10, 20, 30]
     assert json.loads((finished / "summary-step20.json").read_text())["step"] == 20, "the earlier summary is kept"

@@ -36,9 +36,10 @@ from workbench.train.config import CONF_DIR, ConfigError
 log = logging.getLogger(__name__)
 
 # Keys a resume may change: how long to train, how often to evaluate and save, where and how to log.
-# Everything else in the resolved config is the run's identity.
-MAY_CHANGE_ON_RESUME = ("steps", "resume", "overwrite", "threads", "run_dir", "eval.every", "eval.batch_size",
-                        "train.save_every", "train.save_limit", "logger")
+# ``sweep`` only names the W&B group: sweeps that share a run directory (the bandit sweeps' common point
+# in runs/sim) must find each other's runs. Everything else in the resolved config is the run's identity.
+MAY_CHANGE_ON_RESUME = ("steps", "resume", "overwrite", "threads", "run_dir", "sweep", "eval.every",
+                        "eval.batch_size", "train.save_every", "train.save_limit", "logger")
 CHECKOUT = CONF_DIR.parent
 SOURCE_DIRS = ("conf", "workbench", "analysis", "tests", "sweeps", "bench", "docs", "hydra_plugins", ".git",
                ".venv")

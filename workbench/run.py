@@ -82,7 +82,9 @@ def validate(cfg: DictConfig) -> Job:
     if spec.task.get("kind") == "bandit":
         return Job(spec, resolved, _validate_bandit(spec))
 
-    from workbench import models, tasks
+    from workbench import models, quiet, tasks
+
+    quiet.silence_known_noise()  # before TRL and transformers' Trainer are imported
 
     try:
         task = tasks.build(spec.task)
@@ -111,6 +113,9 @@ def _distributed(job: Job) -> tuple[int, int]:
     return 0, 1
 
 
+_STARTING = {"start": "starting", "resume": "resuming", "replace": "replacing (overwrite=true)"}
+
+
 def execute(cfg: DictConfig) -> tuple[str, dict[str, Any]]:
     """("done" | "skipped", summary). Raises ConfigError, LockBusy or Interrupted (see ``main``)."""
     job = validate(cfg)
@@ -123,6 +128,10 @@ def execute(cfg: DictConfig) -> tuple[str, dict[str, Any]]:
     with graceful_stop() as stop, rundir.claim(spec, job.resolved, rank=rank, world=world) as claim:
         if claim.plan.action == "return":
             return "skipped", claim.plan.summary
+        if rank == 0:
+            log.info("%s %s: method=%s task=%s model=%s G=%d steps=%d%s", _STARTING[claim.plan.action], spec.run_dir,
+                     spec.method.name, spec.task["name"], spec.model["name"], spec.G, spec.steps,
+                     f" (from step {claim.plan.from_step})" if claim.plan.from_step else "")
         if claim.lock is not None:
             claim.lock.on_lost = lambda: stop.request("another process took over the run's lock", save=False)
         config_yaml = OmegaConf.to_yaml(OmegaConf.create(job.resolved))

@@ -168,6 +168,8 @@ def train_llm(run: RunConfig, task, weights: list[float], logger: RunLogger, arg
         result = evaluate(policy, tokenizer, task, eval_data, settings)
         logger.log_eval(step, result)
         evaluated[step] = result
+        log.info("eval at step %d: %s", step, ", ".join(
+            f"{a.name} {result.get(M.eval_metric(a.name), float('nan')):.3f}" for a in task.eval_axes))
 
     step_times: list[float] = []
 

@@ -150,6 +150,16 @@ class EstimatorGRPOTrainer(GRPOTrainer):
                 json.dump({k: v.tolist() for k, v in self.estimator_state.items()}, fh)
             os.replace(path + ".tmp", path)
 
+    def _issue_warnings_after_load(self, load_result: Any) -> None:
+        """Skip transformers' "missing keys" warning when the only missing key is an output embedding tied
+        to the input one: save_pretrained leaves tied weights out, and loading the input embedding fills
+        both (the tiny models tie them). Any other missing or unexpected key still warns."""
+        out, inp = self.model.get_output_embeddings(), self.model.get_input_embeddings()
+        tied = out is not None and inp is not None and out.weight is inp.weight
+        if tied and not load_result.unexpected_keys and set(load_result.missing_keys) == {"lm_head.weight"}:
+            return
+        super()._issue_warnings_after_load(load_result)
+
     def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
         super()._load_from_checkpoint(resume_from_checkpoint, model)
         path = os.path.join(resume_from_checkpoint, ESTIMATOR_STATE)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -104,6 +105,10 @@ def test_failing_job_does_not_stop_the_sweep_and_is_reported(tmp_path):
     assert all("G=1" in j["overrides"] and "group size" in j["error"] for j in failed)
     assert all(Path(j["log"]).exists() for j in failed), "the report must point at an existing log"
     assert "FAILED" in res.stdout and str(failed[0]["log"]) in res.stdout
+    # The running tally: one line per finished job, its counts adding up to the jobs seen so far.
+    progress = re.findall(r"\[(\d)/4 jobs\] (\d) finished, 0 skipped \(already done\), (\d) failed", res.stdout + res.stderr)
+    assert sorted(int(n) for n, _, _ in progress) == [1, 2, 3, 4], res.stdout[-3000:]
+    assert all(int(n) == int(d) + int(f) for n, d, f in progress)
     assert sorted(p.name for p in (tmp_path / "runs").iterdir() if store.is_done(p)) == ["dvao-G4-s0", "rc-G4-s0"]
 
 

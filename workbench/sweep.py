@@ -40,14 +40,23 @@ def job_record(config: DictConfig, job_return: JobReturn) -> dict[str, Any]:
         "overrides": list(config.hydra.overrides.task),
         "log": str(Path(runtime.output_dir) / f"{config.hydra.job.name}.log"),
     }
-    if job_return.status == JobStatus.COMPLETED and isinstance(job_return._return_value, dict):
-        value = job_return._return_value
-        record.update(outcome=value.get("outcome", DONE), run_dir=value.get("run_dir"), error=value.get("error"))
-    elif job_return.status == JobStatus.COMPLETED:
-        record.update(outcome=DONE, run_dir=None, error=None)
+    value = job_return._return_value
+    record["outcome"] = outcome(job_return)
+    if job_return.status != JobStatus.COMPLETED:
+        record.update(run_dir=None, error=repr(value))
+    elif isinstance(value, dict):
+        record.update(run_dir=value.get("run_dir"), error=value.get("error"))
     else:
-        record.update(outcome=FAILED, run_dir=None, error=repr(job_return._return_value))
+        record.update(run_dir=None, error=None)
     return record
+
+
+def outcome(job_return: JobReturn) -> str:
+    """What a finished job reports (``job_record``'s outcome): its returned outcome, else done or failed."""
+    if job_return.status != JobStatus.COMPLETED:
+        return FAILED
+    value = job_return._return_value
+    return value.get("outcome", DONE) if isinstance(value, dict) else DONE
 
 
 def read_jobs(sweep_dir: str | os.PathLike) -> list[dict[str, Any]]:

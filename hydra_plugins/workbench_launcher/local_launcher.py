@@ -87,6 +87,24 @@ def _how_it_ended(code: int) -> str:
     return f"exited with code {code}"
 
 
+class _Results(dict):
+    """Job index -> JobReturn, filled by the driving threads; each addition logs the running tally, so a
+    long sweep shows how far it is and how many jobs failed without waiting for the end-of-sweep report."""
+
+    def __init__(self, total: int) -> None:
+        super().__init__()
+        self.total = total
+        self._lock = threading.Lock()
+
+    def add(self, idx: int, ret: JobReturn) -> None:
+        from workbench import sweep
+
+        with self._lock:
+            self[idx] = ret
+            counts = sweep.tally([{"outcome": sweep.outcome(r)} for r in self.values()])
+            log.info("[%d/%d jobs] %s", len(self), self.total, sweep.summary_line(counts))
+
+
 class LocalLauncher(Launcher):
     def __init__(self, n_jobs: int = -1) -> None:
         self.n_jobs = n_jobs
@@ -120,7 +138,7 @@ class LocalLauncher(Launcher):
         pending: queue.SimpleQueue = queue.SimpleQueue()
         for job in jobs:
             pending.put(job)
-        results: dict[int, JobReturn] = {}
+        results = _Results(len(jobs))
         with _Forwarder() as forwarder, ThreadPoolExecutor(workers) as pool:
             for _ in pool.map(lambda _: self._drive(pending, results, state, forwarder, sweep_dir), range(workers)):
                 pass
@@ -139,9 +157,9 @@ class LocalLauncher(Launcher):
                 if not forwarder.stopping and (proc is None or proc.poll() is not None):
                     proc = forwarder.start([sys.executable, "-m", "hydra_plugins.workbench_launcher.worker"])
                 if forwarder.stopping or proc is None:
-                    results[idx] = self._lost(cfg, overrides, "interrupted", "not started: the sweep was interrupted")
+                    results.add(idx, self._lost(cfg, overrides, "interrupted", "not started: the sweep was interrupted"))
                     continue
-                results[idx] = self._run(proc, idx, overrides, cfg, state, sweep_dir)
+                results.add(idx, self._run(proc, idx, overrides, cfg, state, sweep_dir))
         finally:
             if proc is not None:
                 if proc.poll() is None:

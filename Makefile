@@ -84,7 +84,7 @@ sweep-models: install ## ablation: Qwen2.5 0.5B/1.5B/3B (GPU cluster via SLURM o
 	$(call SWEEP,models)
 
 .PHONY: sweep-study
-sweep-study: install ## estimator study on the math test bed: every estimator x 5 weights x 5 seeds x 100 steps (~31 min), then analysis.pareto
+sweep-study: install ## estimator study on the math test bed: every estimator x 3 weights x 5 seeds x 100 steps (150 runs), then analysis.pareto
 	-$(call SWEEP,study_math)
 	$(PY) -m analysis.pareto runs/study_math --out reports/study_math
 

@@ -44,9 +44,11 @@ def test_warmed_math_record_places_the_policy_inside_its_front(tiny_math_dir, ti
         p = props[d]
         assert 0.2 <= p["worked_rate"] <= 0.8 and 0.2 <= p["direct_rate"] <= 0.8   # both forms in use: RL has room
         assert p["direct_compliance"] >= 0.98 and p["worked_compliance"] <= 0.02   # only the direct form fits
-        assert p["worked_accuracy"] >= 0.85
+        assert p["worked_accuracy"] >= 0.8                                          # the worked form is reliable
     assert props["easy"]["direct_accuracy"] >= 0.75                                 # short answers work on easy ...
-    assert props["hard"]["direct_accuracy"] <= 0.35                                 # ... and not on hard problems
+    assert props["hard"]["direct_accuracy"] <= 0.45                                 # ... and not on hard problems:
+    assert props["hard"]["worked_accuracy"] - props["hard"]["direct_accuracy"] >= 0.3  # a real trade-off there
+    assert len(F.front_vertices(record, shares, limit)) >= 2                         # a front, not a point
     assert F.front_distance(record, shares, limit, *F.record_point(record, shares, limit)) > 0.05  # strictly inside
     *_, cold = rollouts(task, untrained(task, tok), tok)
     assert cold["accuracy"] < 0.05

@@ -146,3 +146,24 @@ def test_seed_table_is_behind_every_aggregate(planted):
     assert agg.loc[("dvao", "iqm"), "estimate"] == pytest.approx(st.trim_mean(dvao, 0.25))
     prof = planted.profile[planted.profile.method == "dvao"].set_index("tau")
     assert prof.loc[0.0, "share"] == 1.0 and prof.share.is_monotonic_decreasing
+
+
+def test_paired_poi_sees_a_shift_that_seed_difficulty_hides_from_the_unpaired_one():
+    """One seed = one problem for every method (the bandit): a consistent shift of 0.1 under a seed spread
+    of 1 is a paired PoI of 1 and an unpaired one near 0.5; identical methods are exactly 1/2."""
+    rng = np.random.default_rng(3)
+    base = rng.normal(0, 1, 8)
+    assert S.paired_probability_of_improvement(base + 0.1, base)[0] == 1.0
+    assert 0.3 < S.probability_of_improvement(base + 0.1, base, n_boot=200)[0] < 0.7
+    poi, lo, hi = S.paired_probability_of_improvement(base, base.copy())
+    assert (poi, lo, hi) == (0.5, 0.5, 0.5)
+    mixed = S.paired_probability_of_improvement(base + [0.1, -0.1] * 4, base, n_boot=500)
+    assert mixed[0] == 0.5 and mixed[1] < 0.5 < mixed[2]
+    assert S.paired_probability_of_improvement([1.0, np.nan, 3.0], [0.0, 5.0, 4.0])[0] == 0.5   # NaN pair dropped
+
+
+def test_wilcoxon_p_of_five_pairs_cannot_reach_five_percent():
+    a = np.arange(5.0)
+    assert S.wilcoxon_p(a + [0.1, 0.2, 0.3, 0.4, 0.5], a) == pytest.approx(2 / 32)
+    assert S.wilcoxon_p(np.arange(6.0) + [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], np.arange(6.0)) == pytest.approx(2 / 64)
+    assert np.isnan(S.wilcoxon_p(a, a))

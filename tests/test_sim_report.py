@@ -50,3 +50,14 @@ def test_variant_table_compares_with_dvao_and_the_best_of_the_four():
     assert lines[0].startswith("| G | variant | minus dvao |") and len(lines) == 3
     # dvao_shrink is 0.20 below dvao and 0.05 below ac (the best of the four), on every seed: both clear
     assert lines[2].startswith("| 4 | dvao_shrink | -0.20000 [-0.20000, -0.20000]* | ac | -0.05000 [-0.05000, -0.05000]* |")
+
+
+def test_dvao_poi_counts_paired_wins_for_a_lower_is_better_metric():
+    from workbench.sim.report import dvao_poi
+
+    runs = _runs(0.01).replace({"method": {"a": "dvao", "b": "rc"}})   # rc 0.01 worse on every seed
+    lines = dvao_poi(runs, "G", "m", higher=False).splitlines()
+    assert lines[0] == "| G | P(dvao beats rc) |" and len(lines) == 4
+    assert lines[2] == "| 2 | 1.00 (5/5, p 0.062) |" and lines[3] == "| 4 | 1.00 (5/5, p 0.062) |"
+    flipped = dvao_poi(runs, "G", "m", higher=True).splitlines()
+    assert flipped[2] == "| 2 | 0.00 (0/5, p 0.062) |"

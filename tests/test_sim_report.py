@@ -61,3 +61,5 @@ def test_dvao_poi_counts_paired_wins_for_a_lower_is_better_metric():
     assert lines[2] == "| 2 | 1.00 (5/5, p 0.062) |" and lines[3] == "| 4 | 1.00 (5/5, p 0.062) |"
     flipped = dvao_poi(runs, "G", "m", higher=True).splitlines()
     assert flipped[2] == "| 2 | 0.00 (0/5, p 0.062) |"
+    tied = dvao_poi(_runs(0.0).replace({"method": {"a": "dvao", "b": "rc"}}), "G", "m", higher=False)
+    assert tied.splitlines()[2] == "| 2 | 0.50 (2.5/5, equal on every seed) |"

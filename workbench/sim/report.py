@@ -62,7 +62,8 @@ def dvao_poi(runs: pd.DataFrame, axis: str, metric: str, higher: bool) -> str:
         for m in methods:
             poi, _, _ = S.paired_probability_of_improvement(sign * t["dvao"], sign * t[m])
             n = int((t["dvao"].notna() & t[m].notna()).sum())
-            cells.append(f"{poi:.2f} ({poi * n:g}/{n}, p {S.wilcoxon_p(t['dvao'], t[m]):.3f})")
+            p = S.wilcoxon_p(t["dvao"], t[m])
+            cells.append(f"{poi:.2f} ({poi * n:g}/{n}, " + ("equal on every seed)" if p != p else f"p {p:.3f})"))
         rows.append(f"| {level} | " + " | ".join(cells) + " |")
     if not rows:
         return ""

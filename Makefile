@@ -89,7 +89,7 @@ sweep-study: install ## estimator study on the math test bed: every estimator x 
 	$(PY) -m analysis.pareto runs/study_math --out reports/study_math
 
 .PHONY: demo analyse
-demo: install ## first command: install, sweep the 4 estimators on math (tiny model), Pareto analysis (~10 min)
+demo: install ## first command: install, sweep the 4 estimators on math (tiny model), Pareto analysis (about 1 min once installed and the tiny model is cached)
 	-$(call SWEEP,demo)
 	$(PY) -m analysis.pareto runs/demo --out reports/demo
 	@echo; echo "Pareto report: reports/demo/report.md"; ls reports/demo/front_*.png | sed 's/^/Pareto plot:   /'

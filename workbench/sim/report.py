@@ -12,8 +12,9 @@ bootstrap interval (analysis.frontier.bootstrap_ci) of three final eval metrics:
 A seed fixes the bandit, so methods are compared *paired by seed*: the winner of a level is the best mean,
 and it is called clear when the bootstrap interval of its paired difference to every other method
 excludes 0. The paired probability that DVAO beats each other method (share of seeds, with a Wilcoxon
-signed-rank p-value) restates those comparisons in the measures of analysis.stats. The small-group variants of DVAO (``VARIANTS``) get their own paired comparisons, per level:
-the variant minus DVAO, and minus the best of the paper's four at that level. Writes <out>/sim_<sweep>.png
+signed-rank p-value) restates those comparisons in the measures of analysis.stats. The small-group
+variants of DVAO (``VARIANTS``) get their own paired comparisons, per level: the variant minus DVAO, and
+minus the best of the paper's four at that level. Writes <out>/sim_<sweep>.png
 and <out>/sim_findings.md, plus <out>/sim_vs_dvao.png (every method's paired regret gap to DVAO, one panel
 per sweep), and prints the markdown.
 """

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -66,11 +68,18 @@ def test_slurm_launcher_config_carries_cluster_settings():
     assert cfg.model.name == "qwen3-4b-base" and cfg.G == 16 and cfg.steps == 500
 
 
+def sweep_env() -> dict[str, str]:
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline"}
+
+
+def multirun_cmd(tmp: Path, *overrides: str, launcher: str = "local") -> list[str]:
+    return [sys.executable, "-m", "workbench.run", "-m", f"hydra/launcher={launcher}", "logger=none", "threads=1",
+            f"hydra.sweep.dir={tmp / 'sweep'}", f"run_dir={tmp}/runs/" + "${method.name}-G${G}-s${seed}", *overrides]
+
+
 def multirun(tmp: Path, *overrides: str, launcher: str = "local") -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline"}
-    cmd = [sys.executable, "-m", "workbench.run", "-m", f"hydra/launcher={launcher}", "logger=none", "threads=1",
-           f"hydra.sweep.dir={tmp / 'sweep'}", f"run_dir={tmp}/runs/" + "${method.name}-G${G}-s${seed}", *overrides]
-    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(multirun_cmd(tmp, *overrides, launcher=launcher), cwd=ROOT, env=sweep_env(),
+                          capture_output=True, text=True, timeout=600)
 
 
 def bandit(*extra: str) -> list[str]:
@@ -116,6 +125,8 @@ def test_submitit_local_launcher_runs_a_sweep(tmp_path):
     res = multirun(tmp_path, *bandit("method=rc,dvao", "seed=0,1"), launcher="submitit_cpu")
     assert res.returncode == 0, res.stderr[-3000:]
     assert "4 finished, 0 skipped (already done), 0 failed" in res.stdout
+    progress = re.findall(r"\[(\d)/4 jobs\] (\d) finished", res.stdout + res.stderr)
+    assert sorted(int(n) for n, _ in progress) == [1, 2, 3, 4], "a running tally line per finished job"
     logs = list((tmp_path / "sweep" / ".submitit").glob("*/*_0_log.out"))
     assert len(logs) == 4, "one submitit job (with its own log) per run"
     assert sum(store.is_done(p) for p in (tmp_path / "runs").iterdir()) == 4
@@ -132,3 +143,57 @@ def test_llm_sweep_smoke_with_tiny_model(tmp_path, tiny_math_dir):
         summary = json.loads((run / store.SUMMARY).read_text())
         assert summary["task"] == "math" and summary["step"] == 2
         assert {"eval/accuracy", "eval/length"} <= set(summary)
+
+
+def test_submitit_job_killed_mid_run_fails_only_itself(tmp_path):
+    """Hydra's own submitit launcher ends the multirun with a traceback when one job is SIGKILLed (out of
+    memory, scancel, a lost node): its results() raises. Ours reports that job failed, collects the rest."""
+    cmd = multirun_cmd(tmp_path, "task=bandit", "task.contexts=32", "sweep=smoke", "method=rc",
+                       "steps=1000000,20", "run_dir=" + str(tmp_path / "runs") + "/s${steps}",
+                       launcher="submitit_cpu")
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=sweep_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    status = tmp_path / "runs" / "s1000000" / store.STATUS
+    try:
+        deadline = time.monotonic() + 240
+        while not (status.exists() and json.loads(status.read_text() or "{}").get("pid")):
+            assert proc.poll() is None and time.monotonic() < deadline, "the long job never started"
+            time.sleep(0.5)
+        os.kill(json.loads(status.read_text())["pid"], signal.SIGKILL)
+        out, err = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, err[-3000:]
+    assert "Traceback" not in err, err[-3000:]
+    assert "1 finished, 0 skipped (already done), 1 failed" in out
+    jobs = read_jobs(tmp_path / "sweep")
+    killed = [j for j in jobs if j["outcome"] == "failed"]
+    assert len(killed) == 1 and "steps=1000000" in killed[0]["overrides"]
+    assert "ended without a result" in killed[0]["error"] and "_log.err" in killed[0]["error"]
+    log_out = re.search(r"logs: (\S+_log\.out)", killed[0]["error"]).group(1)
+    assert Path(log_out).exists(), "the error must point at the job's existing submitit log"
+    assert store.run_state(tmp_path / "runs" / "s1000000").status == "stale"   # kept, resumable
+    assert store.is_done(tmp_path / "runs" / "s20")
+
+
+def test_requeued_submitit_job_resumes_its_own_run():
+    from hydra_plugins.workbench_launcher.submitit_launcher import LocalLauncher, SlurmLauncher, with_resume
+
+    assert with_resume(["method=dvao", "resume=false", "seed=1"]) == ["method=dvao", "seed=1", "resume=true"]
+    assert with_resume(["+resume=false", "overwrite=true"]) == ["overwrite=true", "resume=true"]
+    for launcher in (LocalLauncher(), SlurmLauncher(partition="gpu")):
+        again = launcher.checkpoint(["method=rc", "seed=0"], "hydra.sweep.dir", 3, "job_id_for_3", {})
+        assert again.function is launcher
+        assert again.args == (["method=rc", "seed=0", "resume=true"], "hydra.sweep.dir", 3, "job_id_for_3", {})
+        again = launcher.checkpoint(sweep_overrides=["resume=false"], job_dir_key="k", job_num=0, job_id="j",
+                                    singleton_state={})
+        assert again.kwargs["sweep_overrides"] == ["resume=true"] and again.kwargs["job_num"] == 0
+
+
+def test_submitit_launcher_configs_use_the_workbench_launchers():
+    for name, cls in [("submitit_cpu", "LocalLauncher"), ("slurm", "SlurmLauncher"),
+                      ("slurm_multigpu", "SlurmLauncher"), ("slurm_multinode", "SlurmLauncher")]:
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+            cfg = compose("config", overrides=[f"hydra/launcher={name}"], return_hydra_config=True)
+        assert cfg.hydra.launcher._target_ == f"hydra_plugins.workbench_launcher.submitit_launcher.{cls}"

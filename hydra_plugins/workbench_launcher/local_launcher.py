@@ -87,7 +87,7 @@ def _how_it_ended(code: int) -> str:
     return f"exited with code {code}"
 
 
-class _Results(dict):
+class RunningTally(dict):
     """Job index -> JobReturn, filled by the driving threads; each addition logs the running tally, so a
     long sweep shows how far it is and how many jobs failed without waiting for the end-of-sweep report."""
 
@@ -138,7 +138,7 @@ class LocalLauncher(Launcher):
         pending: queue.SimpleQueue = queue.SimpleQueue()
         for job in jobs:
             pending.put(job)
-        results = _Results(len(jobs))
+        results = RunningTally(len(jobs))
         with _Forwarder() as forwarder, ThreadPoolExecutor(workers) as pool:
             for _ in pool.map(lambda _: self._drive(pending, results, state, forwarder, sweep_dir), range(workers)):
                 pass
@@ -157,7 +157,7 @@ class LocalLauncher(Launcher):
                 if not forwarder.stopping and (proc is None or proc.poll() is not None):
                     proc = forwarder.start([sys.executable, "-m", "hydra_plugins.workbench_launcher.worker"])
                 if forwarder.stopping or proc is None:
-                    results.add(idx, self._lost(cfg, overrides, "interrupted", "not started: the sweep was interrupted"))
+                    results.add(idx, lost_job(cfg, overrides, "interrupted", "not started: the sweep was interrupted"))
                     continue
                 results.add(idx, self._run(proc, idx, overrides, cfg, state, sweep_dir))
         finally:
@@ -184,21 +184,22 @@ class LocalLauncher(Launcher):
                 time.sleep(POLL_S)
             if job_out.exists():
                 return cloudpickle.loads(job_out.read_bytes())
-            return self._lost(cfg, overrides, "failed",
+            return lost_job(cfg, overrides, "failed",
                               f"the job's process (pid {proc.pid}) {_how_it_ended(proc.returncode)} before it "
                               f"finished; its run directory keeps what it logged (resume=true continues it)")
         finally:
             job_in.unlink(missing_ok=True)
             job_out.unlink(missing_ok=True)
 
-    def _lost(self, cfg: DictConfig, overrides: list[str], outcome: str, error: str) -> JobReturn:
-        """The JobReturn (and jobs.jsonl record) of a job that returned nothing: a completed job whose
-        value is the outcome, as workbench.run returns for a failed job, so the sweep goes on."""
-        from workbench import sweep
 
-        log.error("job #%s %s: %s", cfg.hydra.job.num, " ".join(filter_overrides(overrides)), error)
-        value = {"outcome": outcome, "run_dir": None, "error": error}
-        ret = JobReturn(overrides=overrides, cfg=cfg, hydra_cfg=cfg, working_dir=os.getcwd(),
-                        task_name=str(cfg.hydra.job.name), status=JobStatus.COMPLETED, _return_value=value)
-        sweep.append_job(cfg, sweep.job_record(cfg, ret))
-        return ret
+def lost_job(cfg: DictConfig, overrides: list[str], outcome: str, error: str) -> JobReturn:
+    """The JobReturn (and jobs.jsonl record) of a job that returned nothing: a completed job whose value
+    is the outcome, as workbench.run returns for a failed job, so the sweep goes on."""
+    from workbench import sweep
+
+    log.error("job #%s %s: %s", cfg.hydra.job.num, " ".join(filter_overrides(overrides)), error)
+    value = {"outcome": outcome, "run_dir": None, "error": error}
+    ret = JobReturn(overrides=overrides, cfg=cfg, hydra_cfg=cfg, working_dir=os.getcwd(),
+                    task_name=str(cfg.hydra.job.name), status=JobStatus.COMPLETED, _return_value=value)
+    sweep.append_job(cfg, sweep.job_record(cfg, ret))
+    return ret

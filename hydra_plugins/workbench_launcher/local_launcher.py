@@ -127,11 +127,7 @@ class LocalLauncher(Launcher):
         jobs = []
         for i, overrides in enumerate(job_overrides):
             idx = initial_job_idx + i
-            cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
-            with open_dict(cfg):
-                cfg.hydra.job.id = f"{cfg.hydra.job.name}_{idx}"
-                cfg.hydra.job.num = idx
-                cfg.hydra.runtime.output_dir = os.path.abspath(sweep_dir / str(cfg.hydra.sweep.subdir))
+            cfg = job_config(self.hydra_context, self.config, list(overrides), idx)
             log.info("\t#%d : %s", idx, " ".join(filter_overrides(overrides)))
             jobs.append((idx, list(overrides), cfg))
         state = Singleton.get_state()
@@ -190,6 +186,18 @@ class LocalLauncher(Launcher):
         finally:
             job_in.unlink(missing_ok=True)
             job_out.unlink(missing_ok=True)
+
+
+def job_config(hydra_context: HydraContext, config: DictConfig, overrides: list[str], idx: int,
+               job_id: str | None = None) -> DictConfig:
+    """Job ``idx``'s config as Hydra composes it for a sweep job: its id (``<job name>_<idx>`` unless the
+    launcher has its own, e.g. submitit's job id), number and output folder under the sweep dir."""
+    cfg = hydra_context.config_loader.load_sweep_config(config, overrides)
+    with open_dict(cfg):
+        cfg.hydra.job.id = job_id if job_id is not None else f"{cfg.hydra.job.name}_{idx}"
+        cfg.hydra.job.num = idx
+        cfg.hydra.runtime.output_dir = os.path.abspath(Path(str(config.hydra.sweep.dir)) / str(cfg.hydra.sweep.subdir))
+    return cfg
 
 
 def lost_job(cfg: DictConfig, overrides: list[str], outcome: str, error: str) -> JobReturn:

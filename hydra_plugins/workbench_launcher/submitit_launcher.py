@@ -25,17 +25,14 @@ This module is imported by Hydra's plugin scan at every start; submitit itself i
 from __future__ import annotations
 
 import logging
-import os
 import time
-from pathlib import Path
 from typing import Any, Sequence
 from unittest import mock
 
 from hydra.core.utils import JobReturn
 from hydra_plugins.hydra_submitit_launcher import submitit_launcher as hydra_submitit
-from omegaconf import DictConfig, open_dict
 
-from hydra_plugins.workbench_launcher.local_launcher import RunningTally, lost_job
+from hydra_plugins.workbench_launcher.local_launcher import RunningTally, job_config, lost_job
 
 log = logging.getLogger(__name__)
 POLL_S = 2.0            # between looks at unfinished jobs (submitit rate-limits its own sacct calls)
@@ -69,12 +66,12 @@ class _WorkbenchSubmitit:
         def map_array(executor, fn, *iterables):
             jobs = submit(executor, fn, *iterables)
             overrides, indices = iterables[0], iterables[2]
-            return [_Finished(r) for r in self._collect(jobs, list(overrides), list(indices))]
+            return [_Finished(r) for r in self._collect(jobs, overrides, indices)]
 
         with mock.patch.object(submitit.AutoExecutor, "map_array", map_array):
             return super().launch(job_overrides, initial_job_idx)
 
-    def _collect(self, jobs: list, overrides: list, indices: list) -> list[JobReturn]:
+    def _collect(self, jobs: list, overrides: Sequence, indices: Sequence[int]) -> list[JobReturn]:
         """Each job's JobReturn, in submission order, gathered as the jobs finish."""
         results = RunningTally(len(jobs))
         waiting = dict(enumerate(jobs))
@@ -97,19 +94,10 @@ class _WorkbenchSubmitit:
         except Exception as exc:      # an error outside the task function, e.g. unpickling the job
             lines = str(exc).strip().splitlines()
             why = f"failed outside the run: {lines[-1] if lines else type(exc).__name__}"
-        return lost_job(self._job_config(overrides, idx, job.job_id), overrides, "failed",
+        cfg = job_config(self.hydra_context, self.config, overrides, idx, str(job.job_id))
+        return lost_job(cfg, overrides, "failed",
                         f"submitit job {job.job_id} {why}; its logs: {job.paths.stdout}, {job.paths.stderr}; "
                         f"its run directory keeps what it logged (resume=true continues it)")
-
-    def _job_config(self, overrides: list[str], idx: int, job_id: str) -> DictConfig:
-        """The job's config as the job itself composed it (for its jobs.jsonl record and log path)."""
-        cfg = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
-        with open_dict(cfg):
-            cfg.hydra.job.id = str(job_id)
-            cfg.hydra.job.num = idx
-            cfg.hydra.runtime.output_dir = os.path.abspath(
-                Path(str(self.config.hydra.sweep.dir)) / str(cfg.hydra.sweep.subdir))
-        return cfg
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
         """Resubmit this job (submitit calls this on preemption or at the time limit), resuming its run."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import glob
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tests.dashboard_support import env
 from tests.test_run_support import compose_cfg, records
 from workbench import logger as L
 from workbench import store
@@ -26,10 +26,8 @@ BANDIT = ["task=bandit", "task.contexts=32", "threads=1", "eval.every=10", "swee
 
 def bandit_run(root: Path, home: Path, *overrides: str, steps: int = 20) -> subprocess.CompletedProcess:
     """One bandit run under ``root`` (the runs root) in a fresh process whose HOME is ``home``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRACKIO_", "XDG_"))}
-    env.update(HOME=str(home), HF_HUB_OFFLINE="1", WANDB_MODE="offline")
     res = subprocess.run([sys.executable, "-m", "workbench.run", *BANDIT, f"steps={steps}", f"logger.root={root}",
-                          f"run_dir={root}/demo/bandit/r0", *overrides], cwd=ROOT, env=env, text=True,
+                          f"run_dir={root}/demo/bandit/r0", *overrides], cwd=ROOT, env=env(home), text=True,
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
     assert res.returncode == 0, res.stdout[-3000:]
     return res

@@ -78,6 +78,7 @@ def _panel(label: str, runs) -> dict:
     points = sweep_points(runs, axes)
     overall = nondominated(runs[axes].to_numpy(dtype=float))
     pairs = list(itertools.combinations(range(len(axes)), 2))
+    floor = runs[axes].min().to_numpy(dtype=float)   # as in the report's front figure: a one-point front shows too
     methods = []
     for method in style.method_order(runs["method"].unique()):
         mine, pts = runs[runs.method == method], points[points.method == method]
@@ -85,7 +86,7 @@ def _panel(label: str, runs) -> dict:
         fronts = []
         for i, j in pairs:  # the method's front in these two axes (its full front when there are two)
             flat = values[:, [i, j]]
-            xs, ys = staircase(flat[nondominated(flat)])
+            xs, ys = staircase(flat[nondominated(flat)], floor[[i, j]])
             fronts.append([[_number(x), _number(y)] for x, y in zip(xs, ys)])
         methods.append({
             "name": method, "label": style.label(method), "color": style.color(method), "marker": style.marker(method),

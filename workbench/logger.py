@@ -14,18 +14,21 @@ because the store flushes every record. The backends are called directly rather 
 
 W&B: online only when a short TCP probe reaches the server; otherwise the run logs offline with a
 warning (never wandb's 90 s init timeout). trackio: its SQLite data lives in ``<logger.root>/.trackio``,
-a folder the workbench creates and marks (``.workbench-trackio``), never in the user's home; the trackio
-run mirrors the run store: on every start (new, replaced or resumed run) it is rebuilt from the
-store's records, so a resumed run shows each step once. ``python -m workbench.dashboard`` serves it.
+a folder the workbench creates and marks (``.workbench-trackio``), never in the user's home, written by a
+child process (workbench/trackio_child.py); the trackio run mirrors the run store: on every start (new,
+replaced or resumed run) it is rebuilt from the store's records, so a resumed run shows each step once.
+``python -m analysis.dashboard`` serves it.
 """
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import logging
 import os
 import socket
+import subprocess
+import sys
+import threading
 import traceback
 import uuid
 from dataclasses import dataclass, field
@@ -33,7 +36,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from workbench import metrics as M
 from workbench import store as run_store
 from workbench.store import DONE, FAILED, INTERRUPTED, RUNNING, RunStore
 
@@ -110,7 +112,6 @@ def trackio_problem(root: str, run_dir: str, project: str) -> str | None:
     """None when logger.trackio can run with these values, else what is wrong and how to fix it.
     Read-only: called by config validation before anything on disk changes."""
     import importlib.util
-    import sys
 
     if importlib.util.find_spec("trackio") is None:
         return ("logger.trackio needs the trackio package: run `make install` (it installs the `dashboard` "
@@ -130,10 +131,6 @@ def trackio_problem(root: str, run_dir: str, project: str) -> str | None:
     if folder.is_dir() and not (folder / TRACKIO_MARKER).exists() and any(folder.iterdir()):
         return (f"{folder} exists and was not created by the workbench (no {TRACKIO_MARKER}); it is never written "
                 "into. Move it away or set logger.root to another folder.")
-    loaded = sys.modules.get("trackio.utils")
-    if loaded is not None and Path(loaded.TRACKIO_DIR).resolve() != folder:
-        return (f"this process already logs to trackio in {loaded.TRACKIO_DIR} (trackio reads its folder once, "
-                f"at import); a run under logger.root={root} needs {folder}: start it in a new process.")
     return None
 
 
@@ -164,7 +161,8 @@ class TrackioSettings:
 
 def import_trackio(folder: Path):
     """trackio, reading its data folder from TRACKIO_DIR (set here, before its first import: trackio reads
-    it once). Raises RuntimeError when this process imported it earlier with another folder."""
+    it once). Raises RuntimeError when this process imported it earlier with another folder. For a process
+    of its own (the dashboard); training logs through workbench/trackio_child.py."""
     os.environ["TRACKIO_DIR"] = str(folder)
     import trackio
     import trackio.utils
@@ -213,46 +211,76 @@ class _Wandb:
 
 
 class _Trackio:
-    """trackio beside the run store. Its run is rebuilt from the store at every start (fresh, replaced or
-    resumed), so it holds each of the store's records once, under the same keys and steps."""
+    """trackio beside the run store, written by a child process (workbench/trackio_child.py: trackio reads its
+    data folder once per process, and TRL imports it early). Its run is rebuilt from the store at every start
+    (fresh, replaced or resumed), so it holds each of the store's records once, under the same keys and steps.
+    If the child dies the run goes on without it (a warning says so); the next start rebuilds trackio's copy."""
+
+    START_TIMEOUT_S = 120.0   # the child imports trackio and replays the store
 
     def __init__(self, settings: TrackioSettings):
         self.settings = settings
-        self.trackio = None
+        self.child: subprocess.Popen | None = None
 
     def start(self, store: RunStore, config: dict) -> None:
         s = self.settings
-        self.trackio = trackio = import_trackio(claim_trackio_dir(s.root))
-        chatter = io.StringIO()  # trackio prints how to open its dashboard: the workbench's own command says it
-        with contextlib.redirect_stdout(chatter):
-            try:
-                earlier = [r for r in trackio.Api().runs(s.project) if r.name == s.name]
-            except ValueError:  # trackio's "Project ... does not exist": the first run of the project
-                earlier = []
-            for old in earlier:  # an earlier run in this run directory: the store holds what stays of it
-                old.delete()
-            trackio.init(project=s.project, name=s.name, group=s.group, config=config, resume="never", embed=False,
-                         auto_log_cpu=False, auto_log_gpu=False)
-            for name in (run_store.METRICS, run_store.EVAL):
-                path = store.path / name
-                for record in run_store.read_jsonl(path) if path.exists() else ():
-                    step = record.pop(M.STEP, None)
-                    values = {k: v for k, v in record.items() if v is not None}
-                    if step is not None and values:
-                        trackio.log(values, step=int(step))
-        log.debug("trackio: %s", chatter.getvalue().strip())
+        folder = claim_trackio_dir(s.root)
+        self.child = child = subprocess.Popen(
+            [sys.executable, "-m", "workbench.trackio_child"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, env={**os.environ, "TRACKIO_DIR": str(folder)})
+        header = {"project": s.project, "name": s.name, "group": s.group, "config": config, "store": str(store.path)}
+        child.stdin.write(json.dumps(header, default=str) + "\n")
+        child.stdin.flush()
+        ready = _read_line(child.stdout, self.START_TIMEOUT_S)
+        if ready.strip() != "ready":
+            child.kill()
+            error = child.stderr.read().strip().splitlines()
+            raise RuntimeError(f"the trackio writer did not start ({error[-1] if error else 'no answer'}); "
+                               f"data folder {folder}")
+        self._stderr = threading.Thread(target=_drain, args=(child.stderr,), daemon=True)
+        self._stderr.start()
 
     def log(self, step: int, values: dict[str, Any]) -> None:
-        self.trackio.log(values, step=step)
+        if self.child is None:
+            return
+        try:
+            self.child.stdin.write(json.dumps({"step": step, "values": values}) + "\n")
+            self.child.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError) as err:
+            log.warning("trackio writer stopped (%s, exit code %s): the run goes on; its trackio copy is rebuilt from "
+                        "the run store at its next start (resume=true)", err, self.child.poll())
+            self.child = None
 
     def summary(self, summary: dict[str, Any]) -> None:
         pass  # trackio has no run summary; the final eval values are already logged at their step
 
     def close(self, exit_code: int) -> None:
-        trackio, self.trackio = self.trackio, None
-        if trackio is not None:
-            with contextlib.redirect_stdout(io.StringIO()):
-                trackio.finish()
+        child, self.child = self.child, None
+        if child is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            child.stdin.close()
+        try:
+            child.wait(timeout=self.START_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            log.warning("the trackio writer did not finish in %.0f s and was stopped", self.START_TIMEOUT_S)
+
+
+def _read_line(stream, timeout: float) -> str:
+    """One line of ``stream``, or "" after ``timeout`` seconds or at EOF."""
+    box: list[str] = []
+    reader = threading.Thread(target=lambda: box.append(stream.readline()), daemon=True)
+    reader.start()
+    reader.join(timeout)
+    return box[0] if box else ""
+
+
+def _drain(stream) -> None:
+    """Pass the trackio writer's messages (its warnings) on to this process's log."""
+    for line in stream:
+        if line.strip():
+            log.info("trackio: %s", line.rstrip())
 
 
 class RunLogger:

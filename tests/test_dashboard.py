@@ -101,10 +101,21 @@ def test_without_trackio_data_nothing_is_written_into_the_runs(tmp_path):
     write_sweep(tmp_path / "runs", methods=("rc", "dvao"), w0s=(0.5,), seeds=(0,), bulk=True)
     before = sorted(str(p) for p in tmp_path.rglob("*"))
     with dashboard(tmp_path / "runs", tmp_path / "home") as (url, lines):
-        assert "no trackio data" in "".join(lines)
+        assert "no readable trackio data" in "".join(lines)
         assert len(fetch(f"{url}/pareto/data.json")["panels"][0]["methods"]) == 2
         assert fetch(f"{url}/api/get_all_projects", {})["data"] == []
     assert sorted(str(p) for p in tmp_path.rglob("*") if "home" not in p.parts) == before
+
+
+def test_a_damaged_trackio_database_leaves_the_pareto_page_up(tmp_path):
+    write_sweep(tmp_path / "runs", methods=("rc",), w0s=(0.5,), seeds=(0,), bulk=True)
+    (tmp_path / "runs" / ".trackio").mkdir()
+    (tmp_path / "runs" / ".trackio" / ".workbench-trackio").write_text("{}")
+    (tmp_path / "runs" / ".trackio" / "dvao-workbench.db").write_bytes(b"not sqlite" * 50)
+    with dashboard(tmp_path / "runs", tmp_path / "home") as (url, lines):
+        assert "not a readable trackio database" in "".join(lines)
+        assert len(fetch(f"{url}/pareto/data.json")["panels"]) == 1
+    assert (tmp_path / "runs" / ".trackio" / "dvao-workbench.db").read_bytes() == b"not sqlite" * 50   # untouched
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:

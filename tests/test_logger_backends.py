@@ -74,6 +74,8 @@ def test_every_backend_gets_the_run_dir_name_and_the_sweep_group():
     (["logger=trackio", "run_dir=/tmp/elsewhere/r"], ["not under logger.root", "Set logger.root"]),
     (["logger=trackio", "logger.project=a/b"], ["logger.project", "trackio project name"]),
     (["logger=trackio", "logger.root=''"], ["logger.root", "runs root"]),
+    (["logger=trackio", "logger.root=/", "run_dir=/tmp/x/r"], ["filesystem root", "logger.root=runs"]),
+    (["logger=trackio", f"logger.root={Path.home()}", f"run_dir={Path.home()}/x/r"], ["your home"]),
 ])
 def test_bad_logger_values_are_refused_with_the_fix(overrides, words):
     with pytest.raises(C.ConfigError) as err:
@@ -90,6 +92,13 @@ def test_a_foreign_trackio_folder_or_a_file_is_never_written(tmp_path):
         run(compose_cfg(args))
     assert sorted(p.name for p in root.rglob("*")) == [".trackio", "notes.txt"]   # nothing written, not even r/
     (root / ".trackio" / "notes.txt").unlink()
+    (root / ".trackio" / L.TRACKIO_MARKER).write_text("{}")   # the workbench's folder, but a damaged database
+    (root / ".trackio" / "dvao-workbench.db").write_bytes(b"\x00garbage" * 100)
+    with pytest.raises(C.ConfigError, match="not a readable trackio database.*move it away"):
+        run(compose_cfg(args))
+    assert not (root / "x").exists()
+    for p in (root / ".trackio").iterdir():
+        p.unlink()
     (root / ".trackio").rmdir()
     (root / ".trackio").write_text("a file")
     with pytest.raises(C.ConfigError, match="is a file"):

@@ -125,12 +125,35 @@ def trackio_problem(root: str, run_dir: str, project: str) -> str | None:
     if not isinstance(project, str) or not project or any(c in project for c in '/\\:*?"<>|') or project[0] in "._":
         return (f"logger.project={project!r} is not a usable trackio project name (it is a file name there): "
                 "letters, digits, '-' and '_', not starting with '.' or '_'.")
+    resolved = Path(root).resolve()
+    if resolved == Path(resolved.anchor) or resolved in (Path.home().resolve(), *Path.home().resolve().parents):
+        return (f"logger.root={root} is {'the filesystem root' if resolved == Path(resolved.anchor) else 'your home'}"
+                f"; trackio's folder belongs in a runs folder (e.g. logger.root=runs).")
     folder = trackio_dir(root)
     if folder.exists() and not folder.is_dir():
         return f"{folder} is a file; trackio needs that path as its data folder: move the file away."
     if folder.is_dir() and not (folder / TRACKIO_MARKER).exists() and any(folder.iterdir()):
         return (f"{folder} exists and was not created by the workbench (no {TRACKIO_MARKER}); it is never written "
                 "into. Move it away or set logger.root to another folder.")
+    return trackio_data_problem(folder, project)
+
+
+def trackio_data_problem(folder: Path, project: str | None = None) -> str | None:
+    """None when every trackio project file in ``folder`` (or only ``project``'s) opens as SQLite, else which
+    does not and what to do. Read-only."""
+    import sqlite3
+
+    paths = [folder / f"{project}.db"] if project else sorted(folder.glob("*.db"))
+    for path in paths:
+        if not path.is_file():
+            continue
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+                db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.Error as err:
+            return (f"{path} is not a readable trackio database ({err}): move it away; the run directories keep "
+                    "every record, and each run's trackio copy is rebuilt from them when it starts again "
+                    "(resume=true).")
     return None
 
 

@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 from analysis.dashboard.live import LiveSnapshot
-from workbench.logger import TRACKIO_DIR_NAME, TRACKIO_MARKER, import_trackio
+from workbench.logger import TRACKIO_DIR_NAME, TRACKIO_MARKER, import_trackio, trackio_data_problem
 
 STATIC = Path(__file__).parent / "static"
 DEFAULT_PORT = 7870   # not trackio's and gradio's 7860, so both can run side by side
@@ -89,6 +89,10 @@ def serve(runs: str | Path, host: str = "127.0.0.1", port: int = DEFAULT_PORT, a
     announce = announce or (lambda line: print(line, flush=True))   # flushed: a pipe reader waits for the URL
     sock = bind(host, port)
     folder = find_trackio_dir(runs)
+    problem = trackio_data_problem(folder) if folder is not None else None
+    if problem:
+        announce(f"Warning: trackio's panels stay empty: {problem}")
+        folder = None
     scratch = None if folder is not None else Path(tempfile.mkdtemp(prefix="dvao-dashboard-trackio-"))
     try:
         app = build_app(runs, folder or scratch)
@@ -100,7 +104,7 @@ def serve(runs: str | Path, host: str = "127.0.0.1", port: int = DEFAULT_PORT, a
             query = f"?project={projects[0]}" if len(projects) == 1 else ""
             announce(f"  trackio panels:     {base}/{query}   (data: {folder})")
         else:
-            announce(f"  trackio panels:     {base}/   (no trackio data for {runs}: runs log there with "
+            announce(f"  trackio panels:     {base}/   (no readable trackio data for {runs}: runs log there with "
                      "logger=trackio or logger=[wandb,trackio])")
         announce("Ctrl-C stops it.")
         server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))

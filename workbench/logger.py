@@ -300,10 +300,17 @@ def _read_line(stream, timeout: float) -> str:
 
 
 def _drain(stream) -> None:
-    """Pass the trackio writer's messages (its warnings) on to this process's log."""
+    """Pass the trackio writer's messages on to this process's log: its warnings as warnings, its notes
+    ("* Trackio project initialized", how to run `trackio show`: the dashboard is `make dashboard` here)
+    at debug level."""
+    import re
+
+    notes = False
     for line in stream:
-        if line.strip():
-            log.info("trackio: %s", line.rstrip())
+        text = re.sub(r"\x1b\[[0-9;]*m", "", line).rstrip()
+        notes = text.startswith("*") or (notes and text.startswith("trackio show"))
+        if text:
+            log.log(logging.DEBUG if notes else logging.WARNING, "trackio: %s", text)
 
 
 class RunLogger:

@@ -160,3 +160,43 @@ def test_a_submitit_sweep_imports_the_plugin_in_its_jobs(project):
     import json
 
     assert all(json.loads((r / "summary.json").read_text())["method"] == "sub_est" for r in runs)
+
+
+def test_a_stateful_plugin_estimator_carries_saves_and_resumes_its_state(project, tiny_math_dir, tmp_path):
+    """A plug-in's stateful estimator gets its previous state each training step; the state is saved with every
+    checkpoint and read back on resume, as for the built-in dvao_shrink_ema (the estimator counts its calls)."""
+    import json
+
+    from tests.test_run_support import fast_cfg
+    from workbench.run import run
+
+    write_module(project, "state_est", ESTIMATOR.format(name="state_est", stateful=True))
+    base = ["plugins=[state_est.py]", "method=custom", "method.estimator=state_est", "train.save_every=1",
+            "train.save_limit=5", f"model.path={tiny_math_dir}", "model=hf", "model.name=tinymath",
+            "task.eval.n_prompts=4"]
+    run_dir = tmp_path / "run"
+    summary = run(fast_cfg(run_dir, *base, "steps=2"))
+    assert summary["method"] == "state_est" and summary["model"] == "tinymath"
+
+    def calls(step: int) -> float:
+        return json.loads((run_dir / "checkpoints" / f"checkpoint-{step}" / "estimator_state.json").read_text())["calls"]
+
+    assert (calls(1), calls(2)) == (1.0, 2.0)
+    run(fast_cfg(run_dir, *base, "steps=3", "resume=true"))
+    assert calls(3) == 3.0  # resumed from checkpoint-2's state, not a fresh one
+
+
+def test_resume_refuses_when_the_users_data_changed(project, tiny_math_dir, tmp_path):
+    from tests.test_run_support import fast_cfg
+    from workbench.run import run
+
+    base = ["task=custom", "task.data.path=prompts.jsonl", "task.rewards=[user_rewards_mod.has_digit]", "model=hf",
+            f"model.path={tiny_math_dir}", "task.eval.n_prompts=2"]
+    run_dir = tmp_path / "run"
+    run(fast_cfg(run_dir, *base))
+    before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    with open(project / "prompts.jsonl", "a") as fh:
+        fh.write('{"prompt": "99+1=", "answer": "100"}\n')
+    with pytest.raises(ConfigError, match="data changed since it started"):
+        run(fast_cfg(run_dir, *base, "steps=3", "resume=true"))
+    assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before

@@ -144,6 +144,8 @@ def _first_failing(fn: Callable, prompts: list, completions: list, columns: dict
 
 def load(paths: Sequence[str], names: Sequence[str] | None, rows: list[dict], prompt_key: str) -> list[Callable]:
     """The reward functions ``paths`` name, renamed to their objective names and checked (see module doc)."""
+    if isinstance(paths, str):
+        paths = [paths]
     if not isinstance(paths, (list, tuple)) or not paths:
         raise ValueError("task.rewards is empty: list your reward functions as import paths, e.g. "
                          "task.rewards=[my_rewards.accuracy,my_rewards.brevity] (my_rewards.py in the folder the "

@@ -37,7 +37,7 @@ def install(records: dict) -> None:
     def spy_shard(model, tokenizer, prompts, s, rank, world, lockstep=False):
         out = shard(model, tokenizer, prompts, s, rank, world, lockstep)
         records["eval"].append({"world": world, "rows": len(prompts), "chunks": sorted(out),
-                                "completions": sum(len(texts) for texts, _ in out.values())})
+                                "completions": sum(len(shard[0]) for shard in out.values())})
         return out
 
     EstimatorGRPOTrainer._generate_and_score_completions = spy_generate

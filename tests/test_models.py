@@ -14,7 +14,8 @@ from workbench.models import tiny
 from workbench.models.sample import sample
 from workbench.models.tokenizer import build_char_tokenizer
 
-MODEL_NAMES = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
+MODEL_NAMES = sorted(p.stem for p in (CONF / "model").glob("*.yaml") if p.stem != "hf")
+HF = ["model.path=/data/my-model"]  # model=hf needs a model; its name then defaults to the folder's
 SMALL = {"arch": {"hidden_size": 32, "num_layers": 1, "num_heads": 2, "intermediate_size": 64},
          "warmup": {"steps": 3, "batch_size": 8}, "max_completion_length": 24}
 
@@ -57,9 +58,22 @@ def test_configs_compose_with_hydra(name, task_name):
     assert task_with(task_name).objectives == list(cfg.task.objectives)
 
 
+def test_model_hf_composes_and_is_named_after_its_folder():
+    from hydra import compose, initialize_config_dir
+
+    import workbench.train.config  # noqa: F401  (registers the wb.* resolvers, as workbench.run does)
+
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        cfg = compose("config", overrides=["model=hf", *HF, "logger=none"])
+    parsed = models.parse(cfg.model)
+    assert (parsed.name, parsed.kind, parsed.path, parsed.lora.r) == ("my-model", "hf", "/data/my-model", 0)
+    assert not parsed.use_vllm and parsed.hub_name is None
+
+
 @pytest.mark.parametrize("bad, match", [
     ({"kind": "onnx"}, "valid kinds"), ({"dtype": "int8"}, "valid dtypes"),
-    ({"kind": "hf"}, "hub_name or model.path"), ({"max_completion_lenght": 3}, "unknown option"),
+    ({"kind": "hf"}, "model.path=DIR .* or model.hub_name"), ({"max_completion_lenght": 3}, "unknown option"),
+    ({"lora": {"r": 2, "target_modules": []}}, "model.lora.target_modules"), ({"lora": {"rank": 2}}, "model.lora"),
     ({"arch": {"layers": 3}}, r"model.arch: unknown option"),
 ])
 def test_bad_model_config_says_how_to_fix(bad, match):

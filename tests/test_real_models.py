@@ -18,6 +18,7 @@ from trl import GRPOConfig
 from tests.conftest import ROOT, conf_node
 from tests.test_run_support import compose_cfg, fast_cfg, records
 from tests.test_tasks_math import dapo_row, write_dapo
+from tests.user_project import isolated_registries, project  # noqa: F401
 from workbench import metrics as M
 from workbench import models, store
 from workbench.models import random_real
@@ -78,7 +79,7 @@ def test_left_padded_batch_generates_what_each_prompt_alone_does(random_dirs, mo
     greedy = EvalSettings(temperature=0.0, max_new_tokens=10)
     batched = generate(model, tok, prompts, greedy)
     alone = [generate(model, tok, [p], greedy) for p in prompts]
-    assert batched == ([a[0][0] for a in alone], [a[1][0] for a in alone])
+    assert batched == tuple([a[field][0] for a in alone] for field in range(3))  # texts, lengths, token ids
 
 
 @pytest.mark.parametrize("name", REAL)
@@ -152,3 +153,29 @@ def test_qwen25_yaml_trains_through_the_command_line(random_dirs, dapo_file, tmp
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     _trained(run_dir, random_dirs["qwen2"])
+
+
+def _adapter(run_dir: Path, step: int) -> dict:
+    return load_file(str(run_dir / "checkpoints" / f"checkpoint-{step}" / "adapter_model.safetensors"))
+
+
+def test_lora_on_the_qwen3_path_trains_the_adapter_and_resume_continues_it(random_dirs, project, tmp_path):
+    """LoRA through TRL's peft_config on the real-architecture path (model=hf, a user's task): only the adapter is
+    trained and saved, and a run resumed from its step-2 checkpoint ends with the very adapter of the run that
+    trained 3 steps straight."""
+    from workbench.run import run
+
+    base = ["task=custom", "task.data.path=prompts.jsonl", "task.rewards=[user_rewards_mod.has_digit]",
+            "model=hf", f"model.path={random_dirs['qwen3']}", "train.max_new_tokens=8", "train.learning_rate=1e-3",
+            "model.lora.r=4", "model.lora.target_modules=[q_proj,v_proj]", "train.save_every=1", "train.save_limit=5"]
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    summary = run(fast_cfg(straight, *base, "steps=3"))
+    assert summary["model"] == "qwen3" and 0 < summary["trainable_params"] < summary["total_params"] / 4
+    one, three = _adapter(straight, 1), _adapter(straight, 3)
+    assert set(three) and all("lora_" in k and ("q_proj" in k or "v_proj" in k) for k in three)
+    assert any(not torch.equal(one[k], three[k]) for k in three), "the adapter did not train"
+    assert not (straight / "checkpoints" / "checkpoint-3" / "model.safetensors").exists()
+    run(fast_cfg(resumed, *base, "steps=2"))
+    run(fast_cfg(resumed, *base, "steps=3", "resume=true"))
+    again = _adapter(resumed, 3)
+    assert all(torch.allclose(three[k], again[k], atol=1e-6) for k in three), "resume did not continue the adapter"

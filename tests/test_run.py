@@ -133,3 +133,17 @@ def test_wandb_mode_never_prompts(monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "disabled")
     assert s.resolved_mode() == "disabled"
     assert WandbSettings(project="p", name="n", mode="offline").resolved_mode() == "offline"
+
+
+def test_lora_on_the_tiny_model_trains_only_the_adapter_with_beta(tmp_path):
+    """model=tiny model.lora.r=4 with a KL term: TRL's reference policy is the base with the adapter switched off;
+    only adapter weights are trainable and saved, and the summary says how many."""
+    from safetensors.torch import load_file
+
+    run_dir = tmp_path / "lora"
+    summary = run(fast_cfg(run_dir, "model.lora.r=4", "model.lora.target_modules=[q_proj,v_proj]", "train.beta=0.04"))
+    assert 0 < summary["trainable_params"] < summary["total_params"] / 10
+    adapter = load_file(str(run_dir / "checkpoints" / "checkpoint-2" / "adapter_model.safetensors"))
+    assert adapter and all("lora_" in k and ("q_proj" in k or "v_proj" in k) for k in adapter)
+    assert any(v.abs().sum() > 0 for k, v in adapter.items() if "lora_B" in k), "the adapter did not train"
+    assert all(M.KL in r for r in records(run_dir / store.METRICS))

@@ -144,6 +144,15 @@ BAD_LLM = {
     "estimator option": (["+method.options.scale=batch"], "method.options"),
     "resume with another objective set": (["resume=true", "task.objectives=[accuracy,length,format]",
                                            "weights=null"], "task.objectives"),
+    "unknown loss type": (["+train.extra.loss_type=daapo"], "GRPOConfig.loss_type takes one of grpo"),
+    "TRL's aggregation": (["+train.extra.multi_objective_aggregation=normalize_then_sum"], "choose it with method="),
+    "TRL's reward scaling": (["+train.extra.scale_rewards=batch"], "choose it with method="),
+    "TRL's reward weights": (["+train.extra.reward_weights=[1,2]"], "weights=[...]"),
+    "group size in extra": (["+train.extra.num_generations=4"], "set the group size with G="),
+    "out-of-range extra": (["+train.extra.num_iterations=0"], "num_iterations must be >= 1"),
+    "LoRA target": (["model.lora.r=4", "model.lora.target_modules=[qkv]"], "matches no module"),
+    "LoRA on the head": (["model.lora.r=4", "model.lora.target_modules=[lm_head]"], "adapts the output head"),
+    "LoRA rank": (["model.lora.r=-1"], "model.lora.r=-1"),
 }
 
 

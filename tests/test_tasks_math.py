@@ -231,7 +231,7 @@ def test_bad_config_raises_with_the_fix(over, match):
 
 def test_registry_names_and_unknown():
     assert {"math", "tool"} <= set(tasks.names())
-    with pytest.raises(KeyError, match="valid names: .*math"):
+    with pytest.raises(KeyError, match="registered tasks: .*math"):
         tasks.build({"name": "chess"})
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import hydra
@@ -83,6 +84,42 @@ def _validate_bandit(spec: C.RunConfig) -> int:
     return env.K
 
 
+def _check_model_for_task(model_cfg, task) -> None:
+    """model=tiny is built by a supervised warm-up on a built-in task's generated demonstrations; a task
+    without them (task=custom, a plug-in's) needs a model of its own."""
+    if model_cfg.kind == "tiny" and not hasattr(task, "warmup_examples"):
+        raise ValueError(f"model=tiny is warmed up on a built-in task's generated data, and task {task.name!r} has no "
+                         "demonstrations to warm it up on. Use your own model: model=hf model.path=DIR (a folder "
+                         "save_pretrained wrote; `python -m workbench.models.random_real --out DIR` makes a small "
+                         "random Qwen-architecture one for trying the pipeline).")
+    if model_cfg.kind == "hf" and model_cfg.path is not None:
+        from workbench.models.hf import model_source
+
+        model_source(model_cfg)  # the folder exists and holds a model, before anything is written
+
+
+# What must not change under a resumed run: its data (a file edited since the run started would be trained on
+# silently otherwise; task.run_record() files such as the custom task's data_split.json hold it).
+DATA_IDENTITY = ("sha256", "eval_sha256", "eval_rows")
+
+
+def _check_recorded_data(run_dir: str, task) -> None:
+    import json
+
+    if not hasattr(task, "run_record"):
+        return
+    for name, record in task.run_record().items():
+        try:
+            saved = json.loads((Path(run_dir) / name).read_text())
+        except (OSError, ValueError):
+            continue  # not recorded (an older or never-started run): nothing to compare
+        changed = [k for k in DATA_IDENTITY if isinstance(saved, dict) and saved.get(k) != record.get(k)]
+        if changed:
+            raise C.ConfigError(f"resume=true, but the run's data changed since it started ({', '.join(changed)} in "
+                                f"{run_dir}/{name} differ from {record.get('path')}): resuming would train on other "
+                                "data. Restore the file, or start a new run (another run_dir, or overwrite=true).")
+
+
 def validate(cfg: DictConfig) -> Job:
     """Every user-typed value checked: config groups, task, model, train.extra (as a GRPOConfig),
     method.options (a dry call, in C.load), the run_dir path. Nothing heavy is loaded and nothing is written."""
@@ -99,9 +136,15 @@ def validate(cfg: DictConfig) -> Job:
 
     try:
         task = tasks.build(spec.task)
-        models.parse(spec.model)
-    except (ValueError, TypeError, KeyError) as exc:
-        raise C.ConfigError(str(exc)) from None
+        model_cfg = models.parse(spec.model)
+        _check_model_for_task(model_cfg, task)
+        from workbench.models import lora
+
+        lora.check_targets(model_cfg)
+    except (ValueError, TypeError, KeyError, FileNotFoundError) as exc:
+        raise C.ConfigError(str(exc).strip("'\"")) from None
+    if spec.resume:
+        _check_recorded_data(spec.run_dir, task)
     weights = C.objective_weights(spec, task.objectives)
     from workbench.train.llm import eval_settings, grpo_config  # TRL + transformers: seconds to import
 

@@ -7,6 +7,8 @@ Layout of a run directory (the contract with sweeps and analysis)::
                      directory holding it is ever written into, resumed, locked or replaced.
     .workbench-lock  present while a process writes the run (workbench/lock.py)
     config.yaml      the resolved Hydra config of the run
+    grpo_config.json the effective trl.GRPOConfig (LLM runs)
+    data_split.json  task=custom: the data file's path and sha256, and which rows were held out
     metrics.jsonl    one JSON object per optimiser step, keys from workbench.metrics; appended and
                      flushed every step, so a crash keeps everything logged so far
     eval.jsonl       one JSON object per evaluation (``step`` plus ``eval/*`` keys)
@@ -162,6 +164,12 @@ class RunStore:
 
     def log_eval(self, step: int, metrics: dict[str, Any]) -> None:
         self._append(EVAL, {"step": int(step), **metrics})
+
+    def write_json(self, name: str, record: Any) -> None:
+        """Write ``record`` as the JSON file ``name`` in the run directory (atomically; a record of the run such
+        as grpo_config.json or data_split.json)."""
+        assert "/" not in name and name not in (MARKER, CONFIG, METRICS, EVAL, SUMMARY, STATUS), name
+        _write_atomic(self.path / name, json.dumps(record, indent=2, default=str))
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         _write_atomic(self.path / SUMMARY, json.dumps({k: _jsonable(v) for k, v in summary.items()}, indent=2))

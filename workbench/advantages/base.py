@@ -95,6 +95,8 @@ def without_autograd(fn: Callable[..., AdvantageResult]) -> Callable[..., Advant
             return fn(rewards, *args, **kwargs)
         with torch.inference_mode():
             res = fn(rewards, *args, **kwargs)
+        if not isinstance(res, AdvantageResult):  # a plug-in's mistake: returned as is, for the caller's check to name
+            return res
         return AdvantageResult(
             advantages=res.advantages.clone(),
             group_mean=res.group_mean.clone(),

@@ -3,6 +3,7 @@ the trainer maps onto ``GRPOConfig``. Unknown keys are rejected with the list of
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from workbench.tasks.config import check, from_mapping
 
@@ -33,6 +34,31 @@ class TinyWarmup:
 
 
 @dataclass
+class LoraOptions:
+    """LoRA adapters trained through TRL's ``peft_config`` (workbench/models/lora.py); r = 0 trains every weight."""
+
+    r: int = 0                               # adapter rank; 0 = off (full fine-tuning)
+    alpha: float = 32.0                      # scaling: the update is multiplied by alpha / r
+    dropout: float = 0.05                    # dropout on the adapter's input
+    target_modules: Any = "all-linear"       # module names (e.g. [q_proj, v_proj]) or all-linear (every linear
+                                             # layer except the output head)
+
+    def __post_init__(self):
+        check(isinstance(self.r, int) and not isinstance(self.r, bool) and self.r >= 0,
+              f"model.lora.r={self.r!r} must be an integer >= 0 (0: no LoRA)")
+        check(isinstance(self.alpha, (int, float)) and not isinstance(self.alpha, bool) and self.alpha > 0,
+              f"model.lora.alpha={self.alpha!r} must be > 0")
+        check(isinstance(self.dropout, (int, float)) and 0 <= self.dropout < 1,
+              f"model.lora.dropout={self.dropout!r} must lie in [0, 1)")
+        targets = self.target_modules
+        check(isinstance(targets, str) and bool(targets) or isinstance(targets, (list, tuple)) and bool(targets)
+              and all(isinstance(t, str) and t for t in targets),
+              f"model.lora.target_modules={targets!r} must be all-linear or a list of module names like [q_proj, v_proj]")
+        if isinstance(targets, tuple):
+            self.target_modules = list(targets)
+
+
+@dataclass
 class ModelConfig:
     name: str = "tiny"
     kind: str = "tiny"                       # tiny (built locally and cached) | hf (hub name or local path)
@@ -58,12 +84,13 @@ class ModelConfig:
     top_p: float = 1.0                       # GRPOConfig.top_p during rollouts
     arch: TinyArch = field(default_factory=TinyArch)       # tiny only
     warmup: TinyWarmup = field(default_factory=TinyWarmup)  # tiny only
+    lora: LoraOptions = field(default_factory=LoraOptions)  # LoRA adapters (r = 0: off)
 
     def __post_init__(self):
         check(self.kind in KINDS, f"model.kind={self.kind!r}: valid kinds are {list(KINDS)}")
         check(self.dtype in DTYPES, f"model.dtype={self.dtype!r}: valid dtypes are {list(DTYPES)}")
         check(self.kind != "hf" or bool(self.hub_name or self.path),
-              f"model {self.name!r}: kind=hf needs model.hub_name or model.path")
+              f"model {self.name!r}: kind=hf needs model.path=DIR (a save_pretrained folder) or model.hub_name=ORG/NAME")
         check(self.max_completion_length > 0 and self.max_prompt_length > 0,
               "model.max_prompt_length and model.max_completion_length must be positive")
         check(self.vllm_mode in (None, "colocate", "server"), "model.vllm_mode must be colocate, server or null")

@@ -52,6 +52,21 @@ def load_tokenizer(source: str, **kwargs):
     return AutoTokenizer.from_pretrained(source, **kwargs)
 
 
+def model_source(cfg: ModelConfig) -> str:
+    """What ``from_pretrained`` loads: ``model.path`` (relative to the folder the command started in) when
+    set, else ``model.hub_name``. A path must be a folder ``save_pretrained`` wrote (config.json inside)."""
+    if cfg.path is None:
+        return cfg.hub_name
+    from workbench.plugins import launch_dir
+
+    source = Path(cfg.path).expanduser()
+    source = source if source.is_absolute() else launch_dir() / source
+    if not (source / "config.json").is_file():
+        raise FileNotFoundError(f"model.path={cfg.path}: expected a Hugging Face model folder at {source} (config.json, "
+                                "weights and tokenizer files, as save_pretrained writes)")
+    return str(source)
+
+
 def load_hf(cfg: ModelConfig):
     """(model, tokenizer) from ``cfg.path`` (a local directory) or ``cfg.hub_name``.
 
@@ -62,14 +77,7 @@ def load_hf(cfg: ModelConfig):
     from transformers import AutoModelForCausalLM
 
     cfg = for_device(cfg)
-    if cfg.path is not None:
-        source = Path(cfg.path).expanduser()
-        if not (source / "config.json").is_file():
-            raise FileNotFoundError(f"model.path={source}: expected a Hugging Face model directory "
-                                    "(config.json, weights and tokenizer files, as save_pretrained writes)")
-        source = str(source)
-    else:
-        source = cfg.hub_name
+    source = model_source(cfg)
     extra = {"attn_implementation": cfg.attn_implementation} if cfg.attn_implementation else {}
     try:
         tokenizer = load_tokenizer(source, local_files_only=offline())

@@ -189,3 +189,45 @@ def load_dir(path: Path, dtype: torch.dtype = torch.float32):
         tokenizer.pad_token = tokenizer.eos_token
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     return model, tokenizer
+
+
+def export(out: str | os.PathLike, task_name: str = "math", progress: bool = True) -> Path:
+    """Copy the warmed tiny model of a built-in task (built first if the cache lacks it) to ``out``, a new folder:
+    a small real policy saved with ``save_pretrained``, to try ``model=hf model.path=out`` with a task of one's own
+    (it answers ``a+b=`` prompts; docs/your-experiment.md). ``out`` must not exist: nothing is overwritten."""
+    from omegaconf import OmegaConf
+
+    from workbench import tasks
+    from workbench.models.config import parse
+    from workbench.train.config import CONF_DIR
+
+    target = Path(out).expanduser()
+    if target.exists():
+        raise FileExistsError(f"{target} exists; give a new folder (nothing is overwritten)")
+    task = tasks.build(OmegaConf.load(CONF_DIR / "task" / f"{task_name}.yaml"))
+    model_cfg = parse(OmegaConf.to_container(OmegaConf.load(CONF_DIR / "model" / "tiny.yaml")))
+    source = build_tiny(model_cfg, task, progress)
+    tmp = target.with_name(f".{target.name}.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(source, tmp)
+    os.rename(tmp, target)   # a killed copy never leaves a half-written model under the real name
+    return target
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m workbench.models.tiny --out DIR [--task math|tool]``: export the warmed tiny model."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=export.__doc__.split("\n")[0])
+    parser.add_argument("--out", required=True, help="a new folder for the model and its tokenizer")
+    parser.add_argument("--task", default="math", choices=("math", "tool"), help="whose warm-up data (default math)")
+    args = parser.parse_args(argv)
+    try:
+        path = export(args.out, args.task)
+    except FileExistsError as exc:
+        parser.error(str(exc))
+    print(f"saved the tiny {args.task} model to {path}; use it with model=hf model.path={path}")
+
+
+if __name__ == "__main__":
+    main()

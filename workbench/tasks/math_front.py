@@ -58,7 +58,7 @@ def measure(model, tokenizer, rows: Sequence[dict], samples: int, temperature: f
                             max_new_tokens=max_new_tokens, batch_size=256)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        texts, lengths = generate(model, tokenizer, prompts, settings)
+        texts, lengths, _ = generate(model, tokenizer, prompts, settings)
     cells = tally(texts, lengths, [r["answer"] for r in rows for _ in range(samples)],
                   [r.get("difficulty", "all") for r in rows for _ in range(samples)])
     return {"prompts": len(rows), "samples": samples, "temperature": temperature, "top_p": top_p,

@@ -28,14 +28,15 @@ def names() -> list[str]:
 
 
 def build(task_cfg: Any) -> Task:
-    """The task described by the Hydra ``task`` node (or a dict): dispatches on its ``name``."""
+    """The task described by the Hydra ``task`` node (or a dict): dispatches on its ``builder`` (the
+    registered name; default: its ``name``, which otherwise only labels the task)."""
     cfg = to_dict(task_cfg)
-    name = cfg.get("name")
-    if name not in _BUILDERS:
-        raise KeyError(f"unknown task {name!r}; valid names: {', '.join(names())} "
-                       "(set `name:` in conf/task/<name>.yaml)")
+    builder = cfg.pop("builder", None) or cfg.get("name")  # `builder` lets a task keep its own label as `name`
+    if builder not in _BUILDERS:
+        raise KeyError(f"unknown task {builder!r}; registered tasks: {', '.join(names())} (your own: register a "
+                       "builder with workbench.tasks.register in a module listed in `plugins`, or use task=custom)")
     noise = cfg.pop("noise", None)  # task-agnostic: see workbench/tasks/noise.py
     cfg.pop("default_weights", None)  # the run's `weights` when none are given (conf/config.yaml), not a task option
-    task = _BUILDERS[name](cfg)
+    task = _BUILDERS[builder](cfg)
     spec = NoiseSpec.parse(noise, task.objectives)
     return NoisyTask(task, spec) if spec.active else task

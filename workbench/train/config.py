@@ -8,11 +8,17 @@ Each error names the key, the bad value and how to fix it.
 
 The ``task`` and ``model`` groups belong to workbench.tasks / workbench.models, which validate
 their own options; here they only need a ``name`` (and the task a ``kind``).
+
+Validation trusts what Hydra composed and what the registries hold, never a listing of the package's
+own conf/ folder: a user's ``--config-dir`` or ``hydra.searchpath`` options (Hydra itself refuses an
+unknown option, listing the package's and the user's) and plug-in estimators and tasks (``plugins``,
+imported first) are as valid as the built-in ones.
 """
 from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +29,8 @@ CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 TASK_KINDS = ("llm", "bandit")
 LOGGERS = ("wandb", "trackio")  # logger backends (conf/logger/<name>.yaml switches one on; none: neither)
 WANDB_MODES = (None, "online", "offline", "disabled")
+# A method, task or model name is part of the run directory's name and of metric/W&B labels.
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
 
 class ConfigError(ValueError):
@@ -83,6 +91,7 @@ class RunConfig:
     resume: bool                       # continue the run in run_dir (identity checked) or return it if done
     overwrite: bool                    # replace the run in run_dir (only a run directory the workbench made)
     sweep: str | None                  # sweep name: W&B group and a summary axis
+    plugins: list                      # modules / .py files imported before validation (workbench/plugins.py)
     threads: int | None                # torch CPU threads; null: torch's default
     method: MethodConfig
     task: dict                         # owned by workbench.tasks (needs name, kind)
@@ -97,7 +106,8 @@ class RunConfig:
 
 
 def choices(group: str) -> list[str]:
-    """The option names of a config group (the yaml files in conf/<group>/), sorted."""
+    """The package's own options of a config group (the yaml files in conf/<group>/), sorted. Only for
+    messages and docs: a user's config dir may add options, so validation never checks names against it."""
     return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
 
 
@@ -125,8 +135,12 @@ def _positive_int(name: str, value: Any, minimum: int = 1) -> None:
 
 def load(cfg: DictConfig | dict) -> RunConfig:
     """Validate a composed config (no model or data touched) and return the typed ``RunConfig``."""
+    if isinstance(cfg, DictConfig):
+        _check_estimator_set(cfg)
     raw = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     raw.pop("hydra", None)
+    load_plugins(raw.get("plugins"))
+    _check_method_label(raw.get("method"))
     for group in ("method", "task", "model"):
         if not isinstance(raw.get(group), dict) or "name" not in raw[group]:
             raise ConfigError(f"`{group}` must be a config group with a `name`; choose {group}=<one of "
@@ -136,6 +150,7 @@ def load(cfg: DictConfig | dict) -> RunConfig:
     unknown = sorted(set(raw) - top)
     if unknown:
         raise ConfigError(f"unknown top-level key(s) {', '.join(unknown)}; valid keys: {', '.join(sorted(top))}.")
+    raw.setdefault("plugins", [])
     missing = sorted(top - set(raw) - {"method", "train", "eval", "logger"})
     if missing:
         raise ConfigError(f"missing top-level key(s) {', '.join(missing)} (conf/config.yaml sets them).")
@@ -150,20 +165,69 @@ def load(cfg: DictConfig | dict) -> RunConfig:
     return run
 
 
+def load_plugins(entries: Any) -> None:
+    """Import ``plugins`` (workbench/plugins.py) so that the estimators and tasks they register are valid names."""
+    from workbench import plugins
+
+    try:
+        plugins.load(entries)
+    except plugins.PluginError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _hydra_choices_and_overrides() -> tuple[dict, list[str]]:
+    """The job's config-group choices and command-line overrides, when running under Hydra."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        if HydraConfig.initialized():
+            hc = HydraConfig.get()
+            return dict(hc.runtime.choices), list(hc.overrides.task)
+    except Exception:  # noqa: BLE001 - outside a Hydra job (tests, a direct call) there is nothing to read
+        pass
+    return {}, []
+
+
+def _check_estimator_set(cfg: DictConfig) -> None:
+    """``method=custom`` (or any method yaml) needs ``method.estimator``."""
+    from workbench import advantages
+
+    method = cfg.get("method")
+    if isinstance(method, DictConfig) and (OmegaConf.is_missing(method, "estimator") or method.get("estimator") is None):
+        raise ConfigError("method.estimator is not set: method=custom runs any registered estimator, e.g. "
+                          f"method=custom method.estimator=NAME; registered: {', '.join(advantages.names())} "
+                          "(your own: register it in a module listed in `plugins`).")
+
+
+def _check_method_label(method: Any) -> None:
+    """An estimator swapped into a named method from the command line (``method=rc method.estimator=mine``)
+    would carry the method's name, not the estimator's, into the run directory, W&B and every plot."""
+    from workbench import advantages
+
+    if not isinstance(method, dict) or method.get("estimator") not in advantages.names():
+        return  # no method, or an unregistered estimator: _check says so
+    choices_, overrides = _hydra_choices_and_overrides()
+    keys = {o.split("=", 1)[0].lstrip("+~") for o in overrides}
+    chosen, estimator = choices_.get("method"), method["estimator"]
+    if "method.estimator" in keys and "method.name" not in keys and chosen not in (None, "custom"):
+        raise ConfigError(f"method={chosen} with method.estimator={estimator}: the run would be labelled {chosen!r} "
+                          f"everywhere. Use method=custom method.estimator={estimator} (the run is then named "
+                          f"{estimator!r}), or also set method.name=NAME.")
+
+
 def _check(run: RunConfig) -> None:
     from workbench import advantages  # light: torch only
 
-    method_names = choices("method")
-    if method_names and run.method.name not in method_names:
-        raise ConfigError(f"unknown method {run.method.name!r}; valid values: {', '.join(method_names)}.")
     if run.method.estimator not in advantages.names():
-        raise ConfigError(f"method.estimator={run.method.estimator!r} is not a registered estimator; "
-                          f"valid values: {', '.join(advantages.names())}.")
+        raise ConfigError(f"method.estimator={run.method.estimator!r} is not a registered estimator; registered: "
+                          f"{', '.join(advantages.names())} (your own: register it in a module listed in `plugins`, "
+                          "docs/your-experiment.md).")
     _check_estimator_options(run.method)
-    for group in ("task", "model"):
-        names = choices(group)
-        if names and run.__dict__[group]["name"] not in names:
-            raise ConfigError(f"unknown {group} {run.__dict__[group]['name']!r}; valid values: {', '.join(names)}.")
+    for group in ("method", "task", "model"):
+        name = run.method.name if group == "method" else run.__dict__[group]["name"]
+        if not isinstance(name, str) or not NAME.match(name):
+            raise ConfigError(f"{group}.name={name!r}: a name labels the run directory and every plot; use letters, "
+                              "digits and . _ + - (e.g. my-model-v2).")
     kind = run.task.get("kind", "llm")
     if kind not in TASK_KINDS:
         raise ConfigError(f"task.kind={kind!r}; valid values: {', '.join(TASK_KINDS)}.")
@@ -230,10 +294,37 @@ def _check_estimator_options(method: MethodConfig) -> None:
         raise ConfigError(f"method.options={method.options!r} must be a mapping of the estimator's keyword options "
                           "(state is carried by the trainer, never configured).")
     try:
-        advantages.get(method.estimator)(torch.tensor([[[0.0], [1.0]]]), [1.0], **method.options)
+        result = advantages.get(method.estimator)(torch.tensor([[[0.0], [1.0]]]), [1.0], **method.options)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"method.options={method.options!r} do not fit estimator {method.estimator!r}: {exc} "
                           f"(see docs/estimators.md for its options).") from None
+    except Exception as exc:  # noqa: BLE001 - a plug-in estimator's own bug: say whose, before any run starts
+        raise ConfigError(f"estimator {method.estimator!r} raised {type(exc).__name__}: {exc} on a 1 x 2 x 1 rewards "
+                          "tensor [[[0.], [1.]]] with weights [1.] (docs/your-experiment.md: the estimator contract).") \
+            from None
+    problem = _result_problem(result)
+    if problem:
+        raise ConfigError(f"estimator {method.estimator!r} returned {problem} for a 1 x 2 x 1 rewards tensor; it must "
+                          "return workbench.advantages.AdvantageResult with advantages (B, G) finite and group_mean, "
+                          "group_std, weights (B, K) (docs/your-experiment.md: the estimator contract).")
+
+
+def _result_problem(result: Any) -> str | None:
+    """What is wrong with an estimator's result on the 1 x 2 x 1 probe batch, or None."""
+    import torch
+
+    from workbench import advantages
+
+    if not isinstance(result, advantages.AdvantageResult):
+        return f"a {type(result).__name__}, not an AdvantageResult"
+    shapes = {"advantages": (1, 2), "group_mean": (1, 1), "group_std": (1, 1), "weights": (1, 1)}
+    for name, shape in shapes.items():
+        value = getattr(result, name)
+        if not isinstance(value, torch.Tensor) or tuple(value.shape) != shape:
+            return f"{name} of shape {tuple(getattr(value, 'shape', ())) or type(value).__name__} (expected {shape})"
+    if not torch.isfinite(result.advantages).all():
+        return f"non-finite advantages {result.advantages.tolist()}"
+    return None
 
 
 def objective_weights(run: RunConfig, objectives: list[str]) -> list[float]:
@@ -273,6 +364,16 @@ def _weights_slug(weights) -> str:
     return str(weights)
 
 
+def model_label(path: Any, hub_name: Any) -> str:
+    """``model.name``'s default for ``model=hf``: the last part of ``model.path`` (a folder) or of
+    ``model.hub_name`` (``Qwen/Qwen2.5-0.5B`` -> ``Qwen2.5-0.5B``), characters a run label cannot hold as -."""
+    source = path if path not in (None, "") else hub_name
+    if source in (None, ""):
+        return "hf"
+    last = str(source).rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1] or "hf"
+    return re.sub(r"[^A-Za-z0-9._+-]", "-", last).lstrip("._+-") or "hf"
+
+
 def launch_dir() -> str:
     """Hydra's output folder for a single run (conf/config.yaml ``hydra.run.dir``): date/time, except under
     torchrun, where every rank must share one folder: ``torchrun/<rendezvous id>`` (the same on all ranks)."""
@@ -284,12 +385,15 @@ def launch_dir() -> str:
 
 
 def register_resolvers() -> None:
-    """``${wb.weights:${weights}}``, ``${wb.or:${sweep},adhoc}`` (run_dir), ``${wb.launch_dir:}`` (hydra.run.dir)
-    and ``${wb.rank_suffix:}`` (the job log's name, workbench/distributed.py)."""
+    """``${wb.weights:${weights}}``, ``${wb.or:${sweep},adhoc}`` (run_dir), ``${wb.launch_dir:}`` (hydra.run.dir),
+    ``${wb.model_name:${.path},${.hub_name}}`` (model=hf's label) and ``${wb.rank_suffix:}`` (the job log's
+    name, workbench/distributed.py)."""
     from workbench import distributed
 
     if not OmegaConf.has_resolver("wb.launch_dir"):
         OmegaConf.register_new_resolver("wb.launch_dir", launch_dir, use_cache=True)
+    if not OmegaConf.has_resolver("wb.model_name"):
+        OmegaConf.register_new_resolver("wb.model_name", model_label)
     if not OmegaConf.has_resolver("wb.weights"):
         OmegaConf.register_new_resolver("wb.weights", _weights_slug)
     if not OmegaConf.has_resolver("wb.or"):

@@ -18,6 +18,7 @@ processes. The training RNG is restored afterwards (resume parity).
 """
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -27,7 +28,7 @@ import torch
 from workbench import distributed
 from workbench import metrics as M
 
-Shard = dict[int, tuple[list[str], list[int]]]  # chunk index -> (texts, token lengths)
+Shard = dict[int, tuple[list[str], list[int], list[list[int]]]]  # chunk index -> (texts, token lengths, token ids)
 
 
 @dataclass(frozen=True)
@@ -64,9 +65,10 @@ def chunk_seed(seed: int, chunk: int) -> int:
     return int(np.random.SeedSequence([seed, chunk]).generate_state(1)[0])
 
 
-def merge_shards(shards: Sequence[Shard], n_chunks: int) -> tuple[list[str], list[int]]:
-    """Every rank's chunks back in row order; each chunk must come exactly once."""
-    seen: dict[int, tuple[list[str], list[int]]] = {}
+def merge_shards(shards: Sequence[Shard], n_chunks: int) -> tuple[list, ...]:
+    """Every rank's chunks back in row order, one list per field of a chunk's result (texts, lengths,
+    token ids); each chunk must come exactly once."""
+    seen: dict[int, tuple[list, ...]] = {}
     for shard in shards:
         for chunk, result in shard.items():
             if chunk in seen:
@@ -76,9 +78,7 @@ def merge_shards(shards: Sequence[Shard], n_chunks: int) -> tuple[list[str], lis
     if missing or len(seen) != n_chunks:
         raise RuntimeError(f"evaluation chunks {missing or sorted(set(seen) - set(range(n_chunks)))} "
                            f"missing or unexpected among {n_chunks}")
-    texts = [t for c in range(n_chunks) for t in seen[c][0]]
-    lengths = [n for c in range(n_chunks) for n in seen[c][1]]
-    return texts, lengths
+    return tuple([x for c in range(n_chunks) for x in seen[c][field]] for field in range(len(seen[0])))
 
 
 # ---- generation ------------------------------------------------------------------------------
@@ -96,15 +96,16 @@ def _prompt_ids(tokenizer, prompt: Any) -> list[int]:
 
 
 @torch.no_grad()
-def generate(model, tokenizer, prompts: Sequence[Any], s: EvalSettings) -> tuple[list[str], list[int]]:
+def generate(model, tokenizer, prompts: Sequence[Any], s: EvalSettings) -> tuple[list[str], list[int], list[list[int]]]:
     """Sample one completion per prompt, in left-padded generate() calls of ``s.batch_size`` prompts:
-    decoded texts and token lengths (up to and including EOS). Sampling uses the global torch RNG as
-    it stands (``generate_shard`` seeds each chunk)."""
+    decoded texts, token lengths and token ids (up to and including EOS, as TRL's ``completion_ids``).
+    Sampling uses the global torch RNG as it stands (``generate_shard`` seeds each chunk)."""
     device = next(model.parameters()).device
     eos = _eos_ids(model, tokenizer)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else next(iter(eos), 0)
     texts: list[str] = []
     lengths: list[int] = []
+    ids_out: list[list[int]] = []
     for start in range(0, len(prompts), s.batch_size):
         ids = [_prompt_ids(tokenizer, p) for p in prompts[start:start + s.batch_size]]
         width = max(len(x) for x in ids)
@@ -117,8 +118,9 @@ def generate(model, tokenizer, prompts: Sequence[Any], s: EvalSettings) -> tuple
         for row in out[:, width:].tolist():
             cut = next((i + 1 for i, t in enumerate(row) if t in eos), len(row))
             lengths.append(cut)
+            ids_out.append(row[:cut])
             texts.append(tokenizer.decode(row[:cut], skip_special_tokens=True))
-    return texts, lengths
+    return texts, lengths, ids_out
 
 
 def _lockstep(model) -> bool:
@@ -150,10 +152,15 @@ def generate_shard(model, tokenizer, prompts: Sequence[Any], s: EvalSettings, ra
 
 
 # ---- scoring ---------------------------------------------------------------------------------
-def score(task, model, rows: dict[str, list[Any]], completions: list[str], lengths: list[int]) -> dict[str, float]:
+def score(task, model, rows: dict[str, list[Any]], completions: list[str], lengths: list[int],
+          completion_ids: list[list[int]] | None = None) -> dict[str, float]:
     """``eval/<name>`` metrics of the task over all gathered completions (one row per completion). Runs on
-    rank 0 only: ``task.policy_metrics`` may read ``model`` (its config) but must not run it."""
-    scores = task.evaluate(rows["prompt"], completions, rows, lengths)
+    rank 0 only: ``task.policy_metrics`` may read ``model`` (its config) but must not run it. A task whose
+    ``evaluate`` takes ``completion_ids`` gets the sampled token ids too (the custom task's reward functions)."""
+    if completion_ids is not None and "completion_ids" in inspect.signature(task.evaluate).parameters:
+        scores = task.evaluate(rows["prompt"], completions, rows, lengths, completion_ids=completion_ids)
+    else:
+        scores = task.evaluate(rows["prompt"], completions, rows, lengths)
     if hasattr(task, "policy_metrics"):  # metrics that need the policy itself, e.g. math's eval/front_distance
         scores.update(task.policy_metrics(model, rows, scores))
     missing = [a.name for a in task.eval_axes if a.name not in scores]

@@ -7,6 +7,8 @@ built and the run directory claimed; it is the first place a model is loaded.
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import json
 import logging
 import math
 import os
@@ -93,6 +95,68 @@ def grpo_kwargs(run: RunConfig, weights: list[float], output_dir: str) -> dict[s
     return kwargs
 
 
+# GRPOConfig arguments the workbench sets from its own keys: in train.extra they would be silently overridden or
+# contradict what the run records, so they are refused with the key to use instead.
+OWNED = {
+    "scale_rewards": "the estimator normalises the rewards: choose it with method= (docs/estimators.md)",
+    "multi_objective_aggregation": "the estimator combines the objectives: choose it with method= (rc is "
+                                   "sum_then_normalize, gdpo is normalize_then_sum)",
+    "reward_weights": "set the objective weights with weights=[...] (task objective order)",
+    "num_generations": "set the group size with G=",
+    "max_steps": "set steps=",
+    "seed": "set seed=",
+    "output_dir": "checkpoints go to <run_dir>/checkpoints; set run_dir=",
+    "learning_rate": "set train.learning_rate= (or the model's learning_rate)",
+    "beta": "set train.beta=",
+    "temperature": "set train.temperature=",
+    "max_completion_length": "set train.max_new_tokens=",
+    "save_steps": "set train.save_every=",
+    "save_total_limit": "set train.save_limit=",
+    "per_device_train_batch_size": "set train.batch_size= (completions per step) and model.per_device_train_batch_size= "
+                                   "(the memory limit); the workbench derives both",
+    "gradient_accumulation_steps": "set train.batch_size= (completions per step) and model.per_device_train_batch_size=",
+    "report_to": "choose the logger with logger=",
+    "use_cpu": "set model.use_cpu=",
+    "bf16": "set model.dtype=",
+    "fp16": "set model.dtype=",
+}
+# GRPOConfig string options TRL 1.16 accepts only from a fixed set, though neither GRPOConfig nor GRPOTrainer's
+# constructor checks them (a wrong loss_type fails at the first loss computation, after the run started).
+CHOICES = {
+    "loss_type": ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo"),
+    "importance_sampling_level": ("token", "sequence"),
+    "vllm_mode": ("server", "colocate"),
+    "vllm_importance_sampling_mode": ("token_truncate", "token_mask", "sequence_truncate", "sequence_mask"),
+    "vllm_model_impl": ("transformers", "vllm"),
+}
+# Numeric GRPOConfig options with a range outside which TRL would train nonsense or fail late.
+RANGES = {
+    "num_iterations": (1, None), "epsilon": (0, None), "epsilon_high": (0, None), "top_entropy_quantile": (0, 1),
+    "steps_per_generation": (1, None), "generation_batch_size": (1, None),
+}
+GRPO_CONFIG_FILE = "grpo_config.json"   # the effective GRPOConfig, written readable into the run directory
+
+
+def _check_extra_owned(extra: dict) -> None:
+    owned = sorted(set(extra) & set(OWNED))
+    if owned:
+        raise ConfigError("; ".join(f"train.extra.{k} is set by the workbench: {OWNED[k]}" for k in owned) + ".")
+
+
+def _check_choices(args: dict) -> None:
+    for key, allowed in CHOICES.items():
+        value = args.get(key)
+        if value is not None and value not in allowed:
+            raise ConfigError(f"train.extra.{key}={value!r}: GRPOConfig.{key} takes one of {', '.join(allowed)}.")
+    for key, (lo, hi) in RANGES.items():
+        value = args.get(key)
+        if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            bounds = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
+            raise ConfigError(f"train.extra.{key}={value!r}: GRPOConfig.{key} must be {bounds}.")
+
+
 def _check_extra_types(extra: dict) -> None:
     """A ``train.extra`` value whose type cannot be the field's (GRPOConfig itself accepts anything)."""
     defaults = {f.name: f.default for f in dataclasses.fields(GRPOConfig)}
@@ -114,9 +178,13 @@ def grpo_config(run: RunConfig, weights: list[float], output_dir: str) -> GRPOCo
     fields = {f.name for f in dataclasses.fields(GRPOConfig)}
     unknown = sorted(set(run.train.extra) - fields)
     if unknown:
-        raise ConfigError(f"train.extra: {', '.join(unknown)} is not a trl.GRPOConfig argument; see "
+        close = {k: difflib.get_close_matches(k, fields, n=1) for k in unknown}
+        hints = "".join(f" (did you mean {close[k][0]}?)" for k in unknown if close[k])
+        raise ConfigError(f"train.extra: {', '.join(unknown)} is not a trl.GRPOConfig argument{hints}; see "
                           f"`python -c 'import trl; help(trl.GRPOConfig)'` for the valid ones.")
+    _check_extra_owned(run.train.extra)
     _check_extra_types(run.train.extra)
+    _check_choices(kwargs)
     try:
         return GRPOConfig(**kwargs)
     except (TypeError, ValueError) as exc:
@@ -148,6 +216,19 @@ def base_summary(run: RunConfig, objectives: list[str], weights: list[float], ev
     return summary
 
 
+def write_run_record(logger: RunLogger, args: GRPOConfig, task) -> None:
+    """Readable records of what the run trains with, written by the process that writes the run: the effective
+    GRPOConfig (grpo_config.json) and the task's own records (``task.run_record()``, e.g. the custom task's
+    data_split.json)."""
+    if not logger.is_writer:
+        return
+    files = {GRPO_CONFIG_FILE: json.loads(args.to_json_string())}
+    if hasattr(task, "run_record"):
+        files.update(task.run_record())
+    for name, record in files.items():
+        logger.store.write_json(name, record)
+
+
 def train_llm(run: RunConfig, task, weights: list[float], logger: RunLogger, args: GRPOConfig,
               resume_from: str | None = None, callbacks: list | None = None, stop=None) -> dict[str, Any]:
     """Train ``run.steps`` GRPO steps on ``task`` with ``run.method``'s estimator; return the summary.
@@ -158,8 +239,10 @@ def train_llm(run: RunConfig, task, weights: list[float], logger: RunLogger, arg
     checkpoint there and Interrupted is raised (no final evaluation). ``callbacks`` are extra TrainerCallbacks.
     """
     from workbench import models
+    from workbench.models import lora
 
     model, tokenizer = models.build(run.model, task)
+    write_run_record(logger, args, task)
     settings = eval_settings(run, args.max_completion_length)
     eval_data = task.eval_dataset()
     evaluated: dict[int, dict[str, float]] = {}
@@ -186,7 +269,12 @@ def train_llm(run: RunConfig, task, weights: list[float], logger: RunLogger, arg
         estimator=run.method.estimator, estimator_options=run.method.options,
         objective_weights=weights, objectives=task.objectives,
         callbacks=[MetricsCallback(log_step), EvalCallback(run.eval.every, run_eval), *(callbacks or [])],
+        peft_config=lora.peft_config(models.parse(run.model).lora),
     )
+    counts = lora.parameter_counts(trainer.model)
+    log.info("trainable parameters: %d of %d (%.2f%%)%s", counts["trainable_params"], counts["total_params"],
+             100.0 * counts["trainable_params"] / max(counts["total_params"], 1),
+             f", LoRA r={models.parse(run.model).lora.r}" if models.parse(run.model).lora.r else "")
     trainer.remove_callback(PrinterCallback)  # per-step lines come from log_step, in workbench keys
     if stop is not None:
         trainer.add_callback(StopCallback(stop))
@@ -197,6 +285,7 @@ def train_llm(run: RunConfig, task, weights: list[float], logger: RunLogger, arg
     if step not in evaluated:  # the final evaluation, unless the last periodic one was at this step
         run_eval(trainer.model, step)
     summary = base_summary(run, task.objectives, weights, [a.name for a in task.eval_axes])
+    summary.update(counts)
     summary["step"] = step
     summary.update(evaluated[step])
     timed = [t for t in step_times if t == t]

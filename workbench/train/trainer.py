@@ -19,6 +19,7 @@ and read back on resume, so a resumed run continues with the same prior.
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import logging
 import os
@@ -29,6 +30,8 @@ from trl import GRPOTrainer
 
 from workbench import advantages as registry
 from workbench import metrics as M
+from workbench.tasks.user_rewards import RewardValueError, check_values
+from workbench.tasks.user_rewards import call as call_reward
 
 log = logging.getLogger(__name__)
 ESTIMATOR_STATE = "estimator_state.json"   # a stateful estimator's state, saved inside each checkpoint
@@ -43,27 +46,50 @@ def _clip(text: Any, limit: int = 200) -> str:
 
 
 def guard_reward(fn: Callable[..., list]) -> Callable[..., list]:
-    """Wrap a reward function so an exception names the function and the completion that caused it.
+    """Wrap a reward function so an exception names the function and the completion that caused it, and
+    a return value that is not one finite number (or None / NaN: missing) per completion is refused
+    naming the function and the row (workbench/tasks/user_rewards.check_values).
 
     On failure the batch is re-scored one completion at a time to find the first one that raises
     (reward functions are pure, so re-running them is safe). The wrapper keeps ``__name__``: TRL
-    and the metric keys use it as the objective's name.
+    and the metric keys use it as the objective's name. An ``async def`` function stays async (TRL awaits it).
     """
     name = getattr(fn, "__name__", repr(fn))
+
+    def fail(exc: Exception, prompts: Sequence, completions: Sequence, kwargs: dict) -> RewardFunctionError:
+        culprit = _first_failing(fn, prompts, completions, kwargs)
+        if culprit is None:
+            where = f"a batch of {len(completions)} completions (no single completion reproduces it)"
+        else:
+            i = culprit
+            where = f"completion {i} {_clip(completions[i])} of prompt {_clip(prompts[i], 120)}"
+        return RewardFunctionError(f"reward function {name!r} raised {type(exc).__name__}: {exc} on {where}. "
+                                   "Reward functions must return a float or None (missing) for any text.")
+
+    def checked(values, prompts: Sequence, completions: Sequence) -> list:
+        try:
+            return check_values(name, values, len(completions), prompts)
+        except RewardValueError as exc:
+            raise RewardFunctionError(str(exc)) from None
+
+    if inspect.iscoroutinefunction(fn):
+        @functools.wraps(fn)
+        async def guarded_async(prompts: Sequence, completions: Sequence, **kwargs) -> list:
+            try:
+                values = await fn(prompts=prompts, completions=completions, **kwargs)
+            except Exception as exc:
+                raise fail(exc, prompts, completions, kwargs) from exc
+            return checked(values, prompts, completions)
+
+        return guarded_async
 
     @functools.wraps(fn)
     def guarded(prompts: Sequence, completions: Sequence, **kwargs) -> list:
         try:
-            return fn(prompts=prompts, completions=completions, **kwargs)
+            values = fn(prompts=prompts, completions=completions, **kwargs)
         except Exception as exc:
-            culprit = _first_failing(fn, prompts, completions, kwargs)
-            if culprit is None:
-                where = f"a batch of {len(completions)} completions (no single completion reproduces it)"
-            else:
-                i = culprit
-                where = f"completion {i} {_clip(completions[i])} of prompt {_clip(prompts[i], 120)}"
-            raise RewardFunctionError(f"reward function {name!r} raised {type(exc).__name__}: {exc} on {where}. "
-                                      "Reward functions must return a float or None (missing) for any text.") from exc
+            raise fail(exc, prompts, completions, kwargs) from exc
+        return checked(values, prompts, completions)
 
     return guarded
 
@@ -73,7 +99,7 @@ def _first_failing(fn, prompts: Sequence, completions: Sequence, kwargs: dict) -
     for i in range(n):
         one = {k: (v[i:i + 1] if isinstance(v, (list, tuple)) and len(v) == n else v) for k, v in kwargs.items()}
         try:
-            fn(prompts=prompts[i:i + 1], completions=completions[i:i + 1], **one)
+            call_reward(fn, prompts=prompts[i:i + 1], completions=completions[i:i + 1], **one)
         except Exception:
             return i
     return None

@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	if [ -n "$(TORCH_SPEC)" ]; then $(PY) -m pip install -q $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH_SPEC)"; fi
-	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q -e ".[test,dashboard]"
 	touch $(STAMP)
 
 $(BFCL_STAMP): $(STAMP)
@@ -34,7 +34,7 @@ $(BFCL_STAMP): $(STAMP)
 	touch $(BFCL_STAMP)
 
 .PHONY: install
-install: $(STAMP) $(BFCL_STAMP) ## create .venv and install the project editable with its test extras (+ bfcl-eval, no deps)
+install: $(STAMP) $(BFCL_STAMP) ## create .venv and install the project editable with its test and dashboard (trackio) extras (+ bfcl-eval, no deps)
 
 .PHONY: test
 test: install ## install if needed, then run the test suite (slow tests excluded)
@@ -98,3 +98,16 @@ RUNS ?= runs
 analyse: install ## Pareto and stability reports for every run under RUNS=runs into reports/ (ablations: python -m analysis.ablation)
 	$(PY) -m analysis.pareto $(RUNS) --out reports/pareto
 	$(PY) -m analysis.stability $(RUNS) --out reports/stability --smooth 15
+
+# ---- live dashboard (analysis/dashboard, issue 25) ----
+PORT ?= 7870
+.PHONY: dashboard dashboard-check
+dashboard: install ## live dashboard of RUNS=runs on http://127.0.0.1:PORT: trackio panels at /, live Pareto fronts at /pareto (Ctrl-C stops it)
+	$(PY) -m analysis.dashboard $(RUNS) --port $(PORT)
+
+dashboard-check: install ## the dashboard in headless Chromium (installs Debian's chromium and playwright if missing); screenshots in reports/dashboard-check/
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" != 0 ]; then echo "Chromium is missing: run 'sudo apt-get install chromium', then make dashboard-check again"; exit 1; fi; \
+	  echo "installing Debian's chromium"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	@$(PY) -c "import playwright" 2>/dev/null || $(PY) -m pip install -q -e ".[browser]"
+	$(PY) -m pytest -q -p no:cacheprovider -m browser tests/test_dashboard_browser.py

@@ -105,7 +105,8 @@ def plot_surfaces(runs: pd.DataFrame, axes: list[str], ref, title: str, stem) ->
         surf = surfaces(grp[axes].to_numpy(), grp.seed.to_numpy())
         for name, ls in (("best", "--"), ("median", "-"), ("worst", ":")):
             ax.plot(*staircase(surf[name], lo), color=style.color(m), ls=ls, lw=1.3, label=name)
-        overview.plot(*staircase(surf["median"], lo), color=style.color(m), lw=1.5, label=style.label(m))
+        overview.plot(*staircase(surf["median"], lo), color=style.color(m), lw=1.5, ls=style.linestyle(m),
+                      label=style.label(m))   # its line style: surfaces that coincide stay visible
         ax.set_title(f"{m} ({grp.seed.nunique()} seeds)", fontsize=9), ax.legend(fontsize=7, loc="lower left")
     overview.set_title("median attainment surfaces", fontsize=9), overview.legend(fontsize=7, loc="lower left")
     for ax in subplots[0]:

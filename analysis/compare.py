@@ -78,7 +78,8 @@ def _strata(seed_hv: pd.DataFrame, method: str) -> list[np.ndarray]:
 
 def aggregate_table(seed_hv: pd.DataFrame, *, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> pd.DataFrame:
     """Per method and statistic ("mean", "iqm") of the normalised hypervolume pooled over panels and seeds:
-    estimate, stratified-bootstrap ci_lo/ci_hi (each panel's seeds resampled on their own), n_panels, n_runs."""
+    estimate, stratified-bootstrap ci_lo/ci_hi (each panel's seeds resampled on their own), n_panels,
+    n_seeds (the (panel, seed) sets pooled: the bootstrap's units) and n_runs (the runs in those sets)."""
     rows = []
     for method in style.method_order(seed_hv.method.unique()):
         strata = _strata(seed_hv, method)
@@ -87,8 +88,17 @@ def aggregate_table(seed_hv: pd.DataFrame, *, n_boot: int = 2000, level: float =
         est, lo, hi = S.stratified_interval(strata, S.pooled_mean_iqm, n_boot=n_boot, level=level, seed=seed)
         for i, name in enumerate(("mean", "iqm")):
             rows.append({"method": method, "statistic": name, "estimate": float(est[i]), "ci_lo": float(lo[i]),
-                         "ci_hi": float(hi[i]), "n_panels": len(strata), "n_runs": sum(map(len, strata))})
-    return pd.DataFrame(rows, columns=["method", "statistic", "estimate", "ci_lo", "ci_hi", "n_panels", "n_runs"])
+                         "ci_hi": float(hi[i]), "n_panels": len(strata), "n_seeds": sum(map(len, strata)),
+                         "n_runs": _runs_behind(seed_hv, method)})
+    return pd.DataFrame(rows, columns=["method", "statistic", "estimate", "ci_lo", "ci_hi", "n_panels", "n_seeds",
+                                       "n_runs"])
+
+
+def _runs_behind(seed_hv: pd.DataFrame, method: str) -> int:
+    """The runs behind ``method``'s normalised hypervolumes: each (panel, seed) set holds ``n_points`` runs
+    (one per weight setting); without that column, one run per set."""
+    mine = seed_hv[(seed_hv.method == method) & seed_hv.hv_norm.notna()]
+    return int(mine["n_points"].sum()) if "n_points" in mine else len(mine)
 
 
 def profile_table(seed_hv: pd.DataFrame, taus=TAUS, *, n_boot: int = 2000, level: float = 0.95,
@@ -159,7 +169,8 @@ def plot_poi(improvement: pd.DataFrame, panel: str, stem) -> list[str]:
         i, j = methods.index(row.method_a), methods.index(row.method_b)
         ranked = row.verdict != "cannot rank"
         ax.text(j, i, f"{row.poi:.2f}\n[{fmt(row.ci_lo, 2)}, {fmt(row.ci_hi, 2)}]", ha="center", va="center",
-                fontsize=8, fontweight="bold" if ranked else "normal")
+                fontsize=8, fontweight="bold" if ranked else "normal",
+                color=style.text_color(im.cmap(im.norm(row.poi))))  # white on the dark cells, black on the light
     ax.set_xticks(range(len(methods)), methods), ax.set_yticks(range(len(methods)), methods)
     ax.set_xlabel("method_b"), ax.set_ylabel("method_a")
     fig.colorbar(im, ax=ax, label="P(hypervolume of a seed of a > one of b)")
@@ -197,7 +208,7 @@ def plot_profiles(profile: pd.DataFrame, stem) -> list[str]:
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     for m in style.method_order(profile.method.unique()):
         p = profile[profile.method == m]
-        ax.plot(p.tau, p.share, color=style.color(m), label=style.label(m), lw=1.5)
+        ax.plot(p.tau, p.share, color=style.color(m), label=style.label(m), lw=1.5, ls=style.linestyle(m))
         ax.fill_between(p.tau, p.ci_lo.fillna(p.share), p.ci_hi.fillna(p.share), color=style.color(m), alpha=0.15, lw=0)
     ax.set_xlabel(r"normalised hypervolume $\tau$"), ax.set_ylabel(r"share of runs with score $> \tau$")
     ax.grid(alpha=0.3), ax.legend(fontsize=8)

@@ -28,29 +28,36 @@ def _ci(est, lo, hi, digits: int = 3) -> str:
 
 
 def plot_fronts(result, panel: str, stem: Path) -> list[str]:
-    """Scatter of every run (faint), each method's sweep points and front, the overall front ringed."""
+    """Scatter of every run (faint), each method's sweep points and the staircase of its front, the overall
+    front ringed; with more than 2 eval axes one subplot per pair of axes, each staircase the method's
+    front in that pair. One legend for all subplots, below them."""
     import matplotlib.pyplot as plt
+
+    from analysis.frontier import nondominated
 
     axes = result.axes[panel]
     runs, pts = _in(result.runs, panel), _in(result.points, panel)
     pairs = list(itertools.combinations(range(len(axes)), 2))
     fig, subplots = plt.subplots(1, len(pairs), figsize=(5 * len(pairs), 4.5), squeeze=False)
+    floor = runs[axes].min().to_numpy(dtype=float)   # staircases drop to the panel's lowest values, so a one-point front shows
     for ax, (i, j) in zip(subplots[0], pairs):
         xi, yj = axes[i], axes[j]
         for m in style.method_order(runs["method"].unique()):
             c, mk = style.color(m), style.marker(m)
             mr, mp = runs[runs.method == m], pts[pts.method == m]
-            ax.scatter(mr[xi], mr[yj], color=c, marker=mk, s=14, alpha=0.25, linewidths=0)
-            ax.scatter(mp[xi], mp[yj], color=c, marker=mk, s=50, label=style.label(m), edgecolors="white")
-            if len(axes) == 2:
-                front = mp[mp.on_front][[xi, yj]].to_numpy()
-                if len(front):
-                    ax.plot(*attainment.staircase(front), color=c, lw=1.5)
+            ax.scatter(mr[xi], mr[yj], color=c, marker=mk, s=14, alpha=0.3, linewidths=0)
+            ax.scatter(mp[xi], mp[yj], color=c, marker=mk, s=50, label=style.label(m), edgecolors="white", zorder=3)
+            flat = mp[[xi, yj]].to_numpy(dtype=float)
+            front = flat[nondominated(flat)]   # in 2 axes: the on_front points; in more: the front in this pair
+            if len(front):
+                ax.plot(*attainment.staircase(front, floor[[i, j]]), color=c, lw=1.5, zorder=2)
         nd = runs[runs.nondominated]
         ax.scatter(nd[xi], nd[yj], s=120, facecolors="none", edgecolors="black", lw=0.8, label="non-dominated run")
         ax.set_xlabel(xi), ax.set_ylabel(yj), ax.grid(alpha=0.3)
-    subplots[0][0].legend(fontsize=8, loc="lower left")
-    fig.suptitle(f"{panel}: runs (faint), seed-mean sweep points and method fronts")
+    fig.suptitle(f"{panel}: runs (faint), seed-mean sweep points and method fronts"
+                 + (" (each pair of axes: the fronts in those two)" if len(pairs) > 1 else ""))
+    fig.tight_layout()
+    style.shared_legend(fig, subplots[0])
     paths = style.save(fig, stem)
     plt.close(fig)
     return paths
@@ -106,7 +113,7 @@ def _aggregate_view(agg: pd.DataFrame) -> pd.DataFrame:
     rows = {}
     for m in style.method_order(agg.method.unique()):
         a = agg[agg.method == m].set_index("statistic")
-        rows[m] = {"panels": a.n_panels.iloc[0], "runs": a.n_runs.iloc[0],
+        rows[m] = {"panels": a.n_panels.iloc[0], "seeds": a.n_seeds.iloc[0], "runs": a.n_runs.iloc[0],
                    "mean [CI]": _ci(*a.loc["mean", ["estimate", "ci_lo", "ci_hi"]]),
                    "IQM [CI]": _ci(*a.loc["iqm", ["estimate", "ci_lo", "ci_hi"]])}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("method")

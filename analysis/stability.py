@@ -77,19 +77,22 @@ def plot(curve: pd.DataFrame, keys: list[str], title: str, stem: Path) -> list[s
     fig, axes = plt.subplots(nrows, ncols, figsize=(4 * ncols, 3 * nrows), squeeze=False)
     methods = style.method_order(curve["method"].unique())
     for ax, key in zip(axes.flat, keys):
-        for m in methods:
+        for n, m in enumerate(methods):
             c = curve[(curve.metric == key) & (curve.method == m)]
             if c.empty:
                 continue
             band = c["std"].fillna(0)
-            ax.plot(c[M.STEP], c["mean"], color=style.color(m), label=style.label(m), lw=1.4)
+            # markers at staggered steps: curves that coincide (rc's, ac's and gdpo's static weights) all show
+            every = max(len(c) // 6, 1)
+            ax.plot(c[M.STEP], c["mean"], color=style.color(m), label=style.label(m), lw=1.4, ls=style.linestyle(m),
+                    marker=style.marker(m), ms=4.5, markevery=(n * every // max(len(methods), 1) % every, every))
             ax.fill_between(c[M.STEP], c["mean"] - band, c["mean"] + band, color=style.color(m), alpha=0.18, lw=0)
         ax.set_title(key, fontsize=9), ax.grid(alpha=0.3), ax.set_xlabel("step", fontsize=8)
     for ax in list(axes.flat)[len(keys):]:
         ax.set_visible(False)
-    axes.flat[0].legend(fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()
+    style.shared_legend(fig, axes.flat, fontsize=10)
     paths = style.save(fig, stem)
     plt.close(fig)
     return paths

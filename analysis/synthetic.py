@@ -24,6 +24,7 @@ from workbench.store import DONE, FAILED, METRICS, RUNNING, RunStore
 QUALITY = {"dvao": 0.95, "gdpo": 0.92, "ac": 0.88, "rc": 0.85, "grpo_nostd": 0.80, "single": 0.70}
 OBJECTIVES = ("accuracy", "length")
 EVAL_AXES = ("accuracy", "length_ok")
+THIRD_AXIS = "format"   # axes=3 adds it: QUALITY[m] * (0.6 + 0.3 * w0), so a 3-axis panel has a front too
 
 
 def true_point(method: str, w0: float) -> tuple[float, float]:
@@ -67,13 +68,14 @@ def _curves(method, weights, final, steps, G, rng) -> dict[str, np.ndarray]:
 def write_run(root, *, method: str, w0: float = 0.5, seed: int = 0, task: str = "math", model: str = "tiny",
               G: int = 8, steps: int = 20, status: str = DONE, sweep: str | None = "synthetic",
               extra: dict | None = None, truncate_last: bool = False, bulk: bool = False,
-              noise: float = 0.01) -> Path:
+              noise: float = 0.01, axes: int = 2) -> Path:
     """Write one run directory under ``root`` and return its path.
 
     status: "done" (complete run with summary.json), "failed" (stops halfway, error recorded, no summary)
     or "running" (stops halfway, no summary). truncate_last appends a half-written metrics line, as a
     run killed mid-write leaves. bulk writes metrics.jsonl in one call instead of RunStore's fsync per
     step (same bytes; 500k fsyncs would dominate the benchmark). extra: more config axes (e.g. noise).
+    axes: 2 eval axes (EVAL_AXES) or 3 (plus THIRD_AXIS).
     """
     weights = [1.0, 0.0] if method == "single" else [round(w0, 6), round(1 - w0, 6)]
     tag = "".join(f"_{k}{v}" for k, v in sorted((extra or {}).items()))
@@ -82,6 +84,9 @@ def write_run(root, *, method: str, w0: float = 0.5, seed: int = 0, task: str = 
     final = [float(np.clip(v + rng.normal(0, noise), 0, 1)) for v in point]
     if method == "single":
         final[1] = float(np.clip(0.3 * QUALITY["single"] + rng.normal(0, noise), 0, 1))
+    eval_axes = EVAL_AXES + ((THIRD_AXIS,) if axes == 3 else ())
+    if axes == 3:
+        final.append(float(np.clip(QUALITY.get(method, 0.5) * (0.6 + 0.3 * w0) + rng.normal(0, noise), 0, 1)))
     path = Path(root) / task / model / (sweep or "adhoc") / f"{method}_w{w0:g}_G{G}{tag}_s{seed}"
     store = RunStore(path)
     config = {"method": {"name": method}, "task": {"name": task, "kind": "llm"}, "model": {"name": model},
@@ -101,7 +106,7 @@ def write_run(root, *, method: str, w0: float = 0.5, seed: int = 0, task: str = 
             store.log_metrics(i + 1, r)
     for s in range(max(last // 4, 1), last + 1, max(last // 4, 1)):
         frac = 1 - math.exp(-s / max(steps / 4, 1))
-        store.log_eval(s, {M.eval_metric(a): final[k] * frac for k, a in enumerate(EVAL_AXES)})
+        store.log_eval(s, {M.eval_metric(a): final[k] * frac for k, a in enumerate(eval_axes)})
     if truncate_last:
         with open(path / METRICS, "a") as f:
             f.write(json.dumps({M.STEP: last + 1, **rows[-1]})[:40])
@@ -112,8 +117,8 @@ def write_run(root, *, method: str, w0: float = 0.5, seed: int = 0, task: str = 
     else:
         store.write_summary({"method": method, "task": task, "model": model, "G": G, "K": len(OBJECTIVES),
                              "seed": seed, "weights": weights, "sweep": sweep, "objectives": list(OBJECTIVES),
-                             "eval_axes": list(EVAL_AXES), "step": steps, **(extra or {}),
-                             **{M.eval_metric(a): final[k] for k, a in enumerate(EVAL_AXES)}})
+                             "eval_axes": list(eval_axes), "step": steps, **(extra or {}),
+                             **{M.eval_metric(a): final[k] for k, a in enumerate(eval_axes)}})
         store.set_status(DONE, step=steps)
     return path
 

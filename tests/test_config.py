@@ -20,6 +20,9 @@ def test_every_group_option_composes_and_validates(group):
     assert C.choices(group), f"conf/{group}/ is empty"
     for name in C.choices(group):
         value = getattr(C.load(compose_cfg([f"{group}={name}", *REQUIRED.get((group, name), [])])), group)
+        if group == "logger":  # the logger group switches backends on: none is the empty set
+            assert value.backends == ([] if name == "none" else [name])
+            continue
         label = value["name"] if isinstance(value, dict) else value.name
         assert label == ("dvao" if (group, name) == ("method", "custom") else name)
 
@@ -34,7 +37,7 @@ def test_method_names_match_files_and_estimators():
 
 def test_defaults_are_the_cpu_job():
     spec = C.load(compose_cfg())
-    assert (spec.method.name, spec.task["name"], spec.model["name"], spec.logger.name) == ("dvao", "math", "tiny", "wandb")
+    assert (spec.method.name, spec.task["name"], spec.model["name"], spec.logger.backends) == ("dvao", "math", "tiny", ["wandb"])
     assert spec.completions_per_step == spec.train.prompts_per_step * spec.G
     assert spec.run_dir == f"runs/adhoc/math/dvao-tiny-G{spec.G}-w0.8-0.2-s0"  # math's task.default_weights
 
@@ -108,7 +111,8 @@ def test_bad_weights_fail_before_any_model_is_loaded(tmp_path, monkeypatch):
 def test_wandb_names_and_tags_from_config():
     spec = C.load(compose_cfg(["method=ac", "G=4", "seed=2", "sweep=ablate-G", "logger.tags=[x]", "weights=null"]))
     s = wandb_settings(spec, 2)
-    assert s.name == "ac-math-tiny-G4-K2-wequal-s2" and s.group == "ablate-G" and s.project == "dvao-workbench"
+    assert s.name == "ablate-G/math/ac-tiny-G4-wequal-s2"  # the run_dir relative to logger.root
+    assert s.group == "ablate-G" and s.project == "dvao-workbench"
     assert {"ac", "math", "tiny", "G4", "K2", "seed2", "ablate-G", "x"} <= set(s.tags)
     assert wandb_settings(C.load(compose_cfg(["logger=none"])), 2) is None
 

@@ -16,7 +16,7 @@ README = ROOT / "README.md"
 DOCS = ROOT / "docs"
 PAGES = [README, *sorted(DOCS.glob("*.md")), *sorted((DOCS / "figures").glob("*.md"))]
 # Every command-line tool besides `python -m workbench.run` (a Hydra app, documented by its keys).
-CLIS = ("analysis.pareto", "analysis.stability", "analysis.ablation", "analysis.wandb_report",
+CLIS = ("analysis.pareto", "analysis.stability", "analysis.ablation", "analysis.wandb_report", "analysis.dashboard",
         "workbench.sim.report", "workbench.tasks.math_report", "workbench.models.random_real")
 FLAG = re.compile(r"(?<![\w-])(--[a-z][a-z0-9-]*)")
 

@@ -14,7 +14,7 @@ def run_dir(name: str, *overrides: str) -> tuple[str, dict]:
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose(config_name="config", return_hydra_config=True,
                       overrides=[f"hydra.searchpath=[file://{ROOT}]", f"+sweeps={name}", *overrides])
-    assert cfg.task.kind == "bandit" and cfg.logger.name == "none" and cfg.threads == 1
+    assert cfg.task.kind == "bandit" and not cfg.logger.get("wandb") and not cfg.logger.get("trackio") and cfg.threads == 1
     return str(cfg.run_dir), dict(cfg.hydra.sweeper.params)
 
 

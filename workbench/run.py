@@ -20,21 +20,32 @@ from omegaconf import DictConfig, OmegaConf
 from workbench import rundir
 from workbench.interrupt import Interrupted, graceful_stop
 from workbench.lock import LockBusy
-from workbench.logger import RunLogger, WandbSettings
+from workbench.logger import RunLogger, TrackioSettings, WandbSettings, run_name
 from workbench.train import config as C
 
 log = logging.getLogger(__name__)
 
 
 def wandb_settings(run: C.RunConfig, k: int | None) -> WandbSettings | None:
-    """W&B project/group/name/tags derived from the config; None when logger=none."""
-    if run.logger.name == "none":
+    """W&B project/group/name/tags derived from the config; None unless logger.wandb."""
+    if not run.logger.wandb:
         return None
     parts = [run.method.name, run.task["name"], run.model["name"], f"G{run.G}"] + ([f"K{k}"] if k else [])
-    name = "-".join(parts + [f"w{C._weights_slug(run.weights)}", f"s{run.seed}"])
     tags = parts + [f"seed{run.seed}"] + ([run.sweep] if run.sweep else []) + [str(t) for t in run.logger.tags]
-    return WandbSettings(project=run.logger.project, entity=run.logger.entity, name=name, tags=tags,
-                         group=run.sweep or f"{run.task['name']}-{run.model['name']}", mode=run.logger.mode)
+    return WandbSettings(project=run.logger.project, entity=run.logger.entity, name=run_name(run.run_dir, run.logger.root),
+                         tags=tags, group=_group(run), mode=run.logger.mode)
+
+
+def trackio_settings(run: C.RunConfig) -> TrackioSettings | None:
+    """trackio root/project/name/group, named and grouped as in W&B; None unless logger.trackio."""
+    if not run.logger.trackio:
+        return None
+    return TrackioSettings(root=run.logger.root, project=run.logger.project,
+                           name=run_name(run.run_dir, run.logger.root), group=_group(run))
+
+
+def _group(run: C.RunConfig) -> str:
+    return run.sweep or f"{run.task['name']}-{run.model['name']}"
 
 
 @dataclass
@@ -178,8 +189,9 @@ def execute(cfg: DictConfig) -> tuple[str, dict[str, Any]]:
         if claim.lock is not None:
             claim.lock.on_lost = lambda: stop.request("another process took over the run's lock", save=False)
         config_yaml = OmegaConf.to_yaml(OmegaConf.create(job.resolved))
-        with RunLogger(claim.store, config=job.resolved, wandb=wandb_settings(spec, job.k), config_yaml=config_yaml,
-                       lock=claim.lock, start_step=claim.plan.from_step) as logger:
+        with RunLogger(claim.store, config=job.resolved, wandb=wandb_settings(spec, job.k),
+                       trackio=trackio_settings(spec), config_yaml=config_yaml, lock=claim.lock,
+                       start_step=claim.plan.from_step) as logger:
             stop.check(logger.last_step)  # a signal while the directory was being claimed
             if job.is_bandit:
                 from workbench import sim

@@ -163,7 +163,7 @@ def _style(method: str) -> tuple[str, str]:
 
 def plot(runs: pd.DataFrame, steps: pd.DataFrame | None, sweep: str, axis: str, out: Path) -> Path:
     import matplotlib.pyplot as plt
-    from analysis.style import method_order
+    from analysis.style import method_order, shared_legend
 
     panels = list(METRICS) + ([("weight", "final effective weight of the aux objective", None)]
                               if sweep == "sim_noise" and steps is not None else [])
@@ -191,11 +191,11 @@ def plot(runs: pd.DataFrame, steps: pd.DataFrame | None, sweep: str, axis: str, 
                      fontsize=9)
         if metric != M.eval_metric("hv_frac") and metric != "weight":
             ax.set_yscale("log")
-    axs[0].legend(fontsize=7, ncol=2 if len(methods) > 5 else 1)
     fig.suptitle(f"{sweep}: mean over seeds, 95% bootstrap CI", fontsize=10)
     fig.tight_layout()
+    shared_legend(fig, axs)   # one legend for every panel, below them
     path = out / f"{sweep}.png"
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return path
 
@@ -203,7 +203,7 @@ def plot(runs: pd.DataFrame, steps: pd.DataFrame | None, sweep: str, axis: str, 
 def plot_vs_dvao(parts: dict[str, pd.DataFrame], out: Path) -> Path | None:
     """One panel per sweep: every method's regret minus DVAO's, paired by seed (mean, 95% interval), per level."""
     import matplotlib.pyplot as plt
-    from analysis.style import method_order
+    from analysis.style import method_order, shared_legend
 
     parts = {k: v for k, v in parts.items() if "dvao" in set(v["method"])}
     if not parts:
@@ -233,10 +233,10 @@ def plot_vs_dvao(parts: dict[str, pd.DataFrame], out: Path) -> Path | None:
         ax.set_xticks(xs, [str(v) for v in lv])
         ax.set_xlabel(axis)
         ax.set_title(f"{sweep}: regret minus dvao's (below 0: better)", fontsize=9)
-    axs[0][0].legend(fontsize=7, ncol=2)
     fig.tight_layout()
+    shared_legend(fig, axs[0])
     path = out / "sim_vs_dvao.png"
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return path
 

@@ -27,7 +27,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 TASK_KINDS = ("llm", "bandit")
-LOGGERS = ("wandb", "none")
+LOGGERS = ("wandb", "trackio")  # logger backends (conf/logger/<name>.yaml switches one on; none: neither)
 WANDB_MODES = (None, "online", "offline", "disabled")
 # A method, task or model name is part of the run directory's name and of metric/W&B labels.
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
@@ -67,11 +67,18 @@ class EvalConfig:
 
 @dataclass
 class LoggerConfig:
-    name: str = "wandb"                # wandb | none (the local run store is always written)
-    project: str = "dvao-workbench"    # W&B project
+    wandb: bool = False                # log to W&B (logger=wandb); the local run store is always written
+    trackio: bool = False              # log to trackio (logger=trackio), data in <root>/.trackio
+    root: str = "runs"                 # the runs root: run names in every backend are run_dir relative to it
+    project: str = "dvao-workbench"    # W&B and trackio project
     entity: str | None = None          # W&B entity (team or user); null: the account default
     mode: str | None = None            # online | offline | disabled; null: online iff WANDB_API_KEY is set
     tags: list = field(default_factory=list)  # extra W&B tags on top of the derived ones
+
+    @property
+    def backends(self) -> list[str]:
+        """The backends switched on, in LOGGERS order (empty for logger=none)."""
+        return [b for b in LOGGERS if getattr(self, b) is True]
 
 
 @dataclass
@@ -256,12 +263,24 @@ def _check(run: RunConfig) -> None:
         _positive_int("train.max_new_tokens", run.train.max_new_tokens)
     if not isinstance(run.train.beta, (int, float)) or run.train.beta < 0:
         raise ConfigError(f"train.beta={run.train.beta!r} must be >= 0.")
-    if run.logger.name not in LOGGERS:
-        raise ConfigError(f"logger={run.logger.name!r}; valid values: {', '.join(LOGGERS)}.")
-    if run.logger.mode not in WANDB_MODES:
-        raise ConfigError(f"logger.mode={run.logger.mode!r}; valid values: null, online, offline, disabled.")
+    _check_logger(run)
     if run.weights is not None and not isinstance(run.weights, list):
         raise ConfigError(f"weights={run.weights!r} must be null (equal weights) or a list like [0.3, 0.7].")
+
+
+def _check_logger(run: RunConfig) -> None:
+    for backend in LOGGERS:
+        if not isinstance(getattr(run.logger, backend), bool):
+            raise ConfigError(f"logger.{backend}={getattr(run.logger, backend)!r} must be true or false; choose the "
+                              f"backends with logger=wandb, logger=trackio, logger=[wandb,trackio] or logger=none.")
+    if run.logger.mode not in WANDB_MODES:
+        raise ConfigError(f"logger.mode={run.logger.mode!r}; valid values: null, online, offline, disabled.")
+    if run.logger.trackio:
+        from workbench.logger import trackio_problem
+
+        problem = trackio_problem(run.logger.root, run.run_dir, run.logger.project)
+        if problem:
+            raise ConfigError(problem)
 
 
 def _check_estimator_options(method: MethodConfig) -> None:

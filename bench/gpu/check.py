@@ -74,7 +74,7 @@ class Sizes:
 
 GPU = Sizes(arch=QWEN25_05B, G=16, prompts_per_step=8, steps=5, max_new_tokens=128, eval_prompts=16, lora_r=16,
             shape=(4096, 16, 4), rounds=21)
-DRY = Sizes(arch=RandomArch(), G=16, prompts_per_step=1, steps=2, max_new_tokens=4, eval_prompts=2, lora_r=4,
+DRY = Sizes(arch=RandomArch(padded_vocab=1024), G=16, prompts_per_step=1, steps=2, max_new_tokens=4, eval_prompts=2, lora_r=4,
             shape=(64, 16, 4), rounds=3)
 
 

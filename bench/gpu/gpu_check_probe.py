@@ -103,7 +103,7 @@ def install(path: str) -> None:
     transformers/vLLM generation call is timed."""
     from trl import GRPOTrainer
 
-    if getattr(GRPOTrainer, "_dvao_gpu_probe", False):
+    if getattr(GRPOTrainer, "_dvao_gpu_probe", None):
         return
     writer = _Writer(path)
     init, generate = GRPOTrainer.__init__, GRPOTrainer._generate_single_turn
@@ -127,7 +127,17 @@ def install(path: str) -> None:
 
     GRPOTrainer.__init__ = patched_init
     GRPOTrainer._generate_single_turn = patched_generate
-    GRPOTrainer._dvao_gpu_probe = True
+    GRPOTrainer._dvao_gpu_probe = (init, generate)
+
+
+def uninstall() -> None:
+    """Undo ``install`` (for a test that probes trainers inside its own process)."""
+    from trl import GRPOTrainer
+
+    originals = getattr(GRPOTrainer, "_dvao_gpu_probe", None)
+    if originals:
+        GRPOTrainer.__init__, GRPOTrainer._generate_single_turn = originals
+        del GRPOTrainer._dvao_gpu_probe
 
 
 if os.environ.get(ENV):

@@ -102,8 +102,22 @@ def test_a_failed_stage_is_recorded_and_the_next_one_runs(tmp_path, monkeypatch)
     assert [s for s, _ in calls] == ["env", "estimators"] and all(t <= 60 for _, t in calls)
     stages = json.loads((tmp_path / "out" / check.RESULTS).read_text())["stages"]
     assert stages["env"]["status"] == "failed" and stages["estimators"]["status"] == "ok"
-    assert stages["train"] == {"status": "skipped", "reason": "no model: the model stage did not finish"}
+    assert stages["train"]["status"] == "skipped" and "add model to --stages" in stages["train"]["reason"]
     assert results["finished"] and "- env: failed" in (tmp_path / "out" / check.SUMMARY).read_text()
+
+
+def test_an_interrupt_marks_the_stage_and_leaves_the_results_written(tmp_path, monkeypatch):
+    def fake(self, stage, timeout):
+        if stage == "estimators":
+            raise KeyboardInterrupt   # Ctrl-C, or SIGTERM (check.main turns it into one)
+        return {"status": "ok"}
+
+    monkeypatch.setattr(check.Check, "stage_child", fake)
+    with pytest.raises(KeyboardInterrupt):
+        _check(tmp_path).run()
+    results = json.loads((tmp_path / "out" / check.RESULTS).read_text())
+    assert {k: v["status"] for k, v in results["stages"].items()} == {"env": "ok", "estimators": "interrupted"}
+    assert results["finished"] and "- estimators: interrupted" in (tmp_path / "out" / check.SUMMARY).read_text()
 
 
 def test_a_spent_budget_skips_the_remaining_stages(tmp_path, monkeypatch):

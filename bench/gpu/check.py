@@ -74,8 +74,8 @@ class Sizes:
 
 GPU = Sizes(arch=QWEN25_05B, G=16, prompts_per_step=8, steps=5, max_new_tokens=128, eval_prompts=16, lora_r=16,
             shape=(4096, 16, 4), rounds=21)
-DRY = Sizes(arch=RandomArch(padded_vocab=1024), G=16, prompts_per_step=1, steps=2, max_new_tokens=4, eval_prompts=2, lora_r=4,
-            shape=(64, 16, 4), rounds=3)
+DRY = Sizes(arch=RandomArch(padded_vocab=1024), G=16, prompts_per_step=1, steps=2, max_new_tokens=4, eval_prompts=2,
+            lora_r=4, shape=(64, 16, 4), rounds=3)
 
 
 # ---- small pure helpers ------------------------------------------------------------------------------------
@@ -313,7 +313,8 @@ def vanilla_trl(overrides: list[str]) -> None:
 
     model, tokenizer = models.build(job.spec.model, job.task)
     trainer = GRPOTrainer(model=model, processing_class=tokenizer, args=job.args, train_dataset=job.task.train_dataset(),
-                          reward_funcs=job.task.reward_funcs(), peft_config=lora.peft_config(models.parse(job.spec.model).lora))
+                          reward_funcs=job.task.reward_funcs(),
+                          peft_config=lora.peft_config(models.parse(job.spec.model).lora))
     trainer.remove_callback(PrinterCallback)
     trainer.train()
 
@@ -410,7 +411,8 @@ class Check:
                     self.results["stages"][stage] = {"status": "skipped", "reason": "the check's time budget is spent"}
                     continue
                 if stage in ("train", "lora") and not (self.work / "model" / "config.json").is_file():
-                    self.results["stages"][stage] = {"status": "skipped", "reason": "no model: the model stage did not finish"}
+                    reason = "no model: the model stage did not run or finish (add model to --stages)"
+                    self.results["stages"][stage] = {"status": "skipped", "reason": reason}
                     continue
                 print(f"[{now()}] {stage} (at most {budget:.0f} s)", flush=True)
                 self.results["stages"][stage] = {"status": "running"}
@@ -471,6 +473,10 @@ def _stop(proc) -> None:
         pass
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def _pythonpath() -> str:
     return os.pathsep.join([str(ROOT), str(HERE), str(HERE.parent), *filter(None, [os.environ.get("PYTHONPATH")])])
 
@@ -485,44 +491,57 @@ def _fmt(value, digits: int = 3) -> str:
     return str(value)
 
 
+def _row(*cells) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+TRAINER_COLUMNS = ("steps_timed", "step_s", "generate_s", "gen_tokens_per_s", "peak_alloc_gib", "peak_reserved_gib")
+TRAINER_HEADER = _row("", "steps timed", "step s", "generate s", "gen tokens/s", "peak alloc GiB", "peak reserved GiB",
+                      "trainable params", "status")
+
+
+def trainer_table(name: str, stage: dict) -> list[str]:
+    lines = ["", f"## {name}: workbench (method=dvao) vs vanilla TRL GRPOTrainer", "", TRAINER_HEADER,
+             "|---" * 9 + "|"]
+    for who in ("trl", "workbench"):
+        s = stage.get(who, {})
+        lines.append(_row(who, *(_fmt(s.get(k)) for k in TRAINER_COLUMNS), _fmt(s.get("trainable_params")),
+                          s.get("status", "-")))
+    r = stage.get("workbench_over_trl", {})
+    lines.append(_row("workbench / trl", "", *(_fmt(r.get(k)) for k in TRAINER_COLUMNS[1:]), "", ""))
+    return lines
+
+
+def estimator_table(est: dict) -> list[str]:
+    lines = ["", f"## estimators on {est.get('device')} at {tuple(est.get('shape', []))}, {est.get('rounds')} rounds", "",
+             _row("estimator", "min ms", "median ms", "cost / TRL", "equal to CPU (complete / 1% missing)", "finite"),
+             "|---" * 6 + "|"]
+    for name, r in est["results"].items():
+        checks = [r.get(f"missing_{m}", {}) for m in ("0", "0.01")]
+        equal = " / ".join("error" if "error" in c else "yes" if c.get("equal") else f"NO ({_fmt(c.get('max_abs_diff'))})"
+                           for c in checks)
+        finite = "yes" if all(c.get("finite") for c in checks) else "NO"
+        lines.append(_row(name, _fmt(r.get("min_ms")), _fmt(r.get("median_ms")), _fmt(r.get("cost_to_trl")), equal, finite))
+    return lines
+
+
 def markdown(results: dict) -> str:
     """The results as a page of tables (the JSON holds every figure)."""
     stages = results["stages"]
     env = stages.get("env", {})
-    lines = [f"# GPU check ({'DRY RUN on CPU, tiny sizes: no GPU figures' if results['dry'] else 'GPU'})", "",
-             f"Started {results['started']}, finished {results['finished'] or '(running)'}; device: "
-             f"{env.get('gpu', 'cpu')}, torch {env.get('torch', '?')}, transformers "
-             f"{(env.get('versions') or {}).get('transformers', '?')}, trl {(env.get('versions') or {}).get('trl', '?')}.", "",
-             "| stage | status | seconds |", "|---|---|---|"]
-    for name, stage in stages.items():
-        lines.append(f"| {name} | {stage.get('status')} | {_fmt(stage.get('stage_seconds', stage.get('seconds')))} |")
+    versions = env.get("versions") or {}
+    title = "DRY RUN on CPU, tiny sizes: no GPU figures" if results["dry"] else "GPU"
+    lines = [f"# GPU check ({title})", "",
+             f"Started {results['started']}, finished {results['finished'] or '(running)'}; device: {env.get('gpu', 'cpu')}, "
+             f"torch {env.get('torch', '?')}, transformers {versions.get('transformers', '?')}, trl {versions.get('trl', '?')}.",
+             "", _row("stage", "status", "seconds"), "|---|---|---|"]
+    lines += [_row(name, stage.get("status"), _fmt(stage.get("stage_seconds", stage.get("seconds"))))
+              for name, stage in stages.items()]
     for name in ("train", "lora"):
-        stage = stages.get(name, {})
-        if "trl" not in stage:
-            continue
-        lines += ["", f"## {name}: workbench (method=dvao) vs vanilla TRL GRPOTrainer", "",
-                  "| | steps timed | step s | generate s | gen tokens/s | peak alloc GiB | peak reserved GiB | trainable params | status |",
-                  "|---|---|---|---|---|---|---|---|---|"]
-        for who in ("trl", "workbench"):
-            s = stage.get(who, {})
-            lines.append(f"| {who} | {_fmt(s.get('steps_timed'))} | {_fmt(s.get('step_s'))} | {_fmt(s.get('generate_s'))} | "
-                         f"{_fmt(s.get('gen_tokens_per_s'))} | {_fmt(s.get('peak_alloc_gib'))} | "
-                         f"{_fmt(s.get('peak_reserved_gib'))} | {_fmt(s.get('trainable_params'))} | {s.get('status', '-')} |")
-        r = stage.get("workbench_over_trl", {})
-        lines.append(f"| workbench / trl | | {_fmt(r.get('step_s'))} | {_fmt(r.get('generate_s'))} | "
-                     f"{_fmt(r.get('gen_tokens_per_s'))} | {_fmt(r.get('peak_alloc_gib'))} | {_fmt(r.get('peak_reserved_gib'))} | | |")
-    est = stages.get("estimators", {})
-    if est.get("results"):
-        lines += ["", f"## estimators on {est.get('device')} at {tuple(est.get('shape', []))}, {est.get('rounds')} rounds", "",
-                  "| estimator | min ms | median ms | cost / TRL | equal to CPU (complete / 1% missing) | finite |",
-                  "|---|---|---|---|---|---|"]
-        for name, r in est["results"].items():
-            checks = [r.get(f"missing_{m}", {}) for m in ("0", "0.01")]
-            equal = " / ".join("error" if "error" in c else ("yes" if c.get("equal") else f"NO ({_fmt(c.get('max_abs_diff'))})")
-                               for c in checks)
-            finite = all(c.get("finite") for c in checks)
-            lines.append(f"| {name} | {_fmt(r.get('min_ms'))} | {_fmt(r.get('median_ms'))} | {_fmt(r.get('cost_to_trl'))} | "
-                         f"{equal} | {'yes' if finite else 'NO'} |")
+        if "trl" in stages.get(name, {}):
+            lines += trainer_table(name, stages[name])
+    if stages.get("estimators", {}).get("results"):
+        lines += estimator_table(stages["estimators"])
     problems = [f"{name}: {s.get('status')}" + (f" ({s['reason']})" if s.get("reason") else "")
                 for name, s in stages.items() if s.get("status") not in ("ok", "pending", "running")]
     if env.get("unmet_requirements"):
@@ -571,14 +590,17 @@ def main(argv: list[str] | None = None) -> int:
         vanilla_trl(argv[1:])
         return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, help="folder for gpu_check.json, .md and .log (new, empty, or an earlier check's)")
+    parser.add_argument("--out", type=Path,
+                        help="folder for gpu_check.json, .md and .log (new, empty, or an earlier check's)")
     parser.add_argument("--dry", action="store_true", help="tiny sizes (the default without CUDA)")
     parser.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated subset of {','.join(STAGES)}")
     parser.add_argument("--budget-s", type=float, default=TOTAL_S, help="time for the whole check (default %(default)s)")
     parser.add_argument("--steps", type=int, help="optimiser steps per trainer (GPU default %d)" % GPU.steps)
     parser.add_argument("--max-new-tokens", type=int, help="tokens per completion (GPU default %d)" % GPU.max_new_tokens)
-    parser.add_argument("--prompts-per-step", type=int, help="prompts per step, G=16 each (GPU default %d)" % GPU.prompts_per_step)
-    parser.add_argument("--work", type=Path, help="keep the model and runs in this new folder (default: a temporary one, removed)")
+    parser.add_argument("--prompts-per-step", type=int,
+                        help="prompts per step, G=16 each (GPU default %d)" % GPU.prompts_per_step)
+    parser.add_argument("--work", type=Path,
+                        help="keep the model and runs in this new folder (default: a temporary one, removed)")
     parser.add_argument("--child", choices=("env", "estimators", "model"), help=argparse.SUPPRESS)
     parser.add_argument("--sizes", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -610,6 +632,7 @@ def main(argv: list[str] | None = None) -> int:
     work = args.work or Path(tempfile.mkdtemp(prefix="dvao-gpu-check-"))
     work.mkdir(parents=True, exist_ok=True)
     check = Check(args.out.resolve(), work.resolve(), sizes, dry, args.budget_s, stages)
+    signal.signal(signal.SIGTERM, _interrupt)   # as Ctrl-C: stop the running child, record, clean up
     try:
         results = check.run()
     except KeyboardInterrupt:

@@ -330,3 +330,40 @@ def test_the_whole_dry_run_passes_with_only_the_device_packages(tmp_path):
     assert {"trl", "hydra-core", "datasets"} <= {normalise(n) for n in results["imports"]}
     page = (out / check.SUMMARY).read_text()
     assert "DRY RUN" in page and "## lora" in page and "## Problems\n\nnone" in page
+
+
+def test_the_gpu_sized_config_maps_onto_grpo_config_as_a_gpu_would_run_it(tmp_path, monkeypatch):
+    """The GPU stage's config with a GPU present (GRPOConfig itself needs a CUDA torch, so its arguments are checked;
+    LoRA targets on a meta skeleton of the model's config): bf16, the yaml's micro-batches, checkpointing, no vLLM."""
+    import dataclasses
+
+    import torch
+    from trl import GRPOConfig
+
+    from workbench import models
+    from workbench.models import lora as L
+    from workbench.models import random_real as R
+    from workbench.train import config as C
+    from workbench.train.llm import CHECKPOINTING, grpo_kwargs
+
+    tok = R.build_tokenizer("qwen2")
+    with torch.device("meta"):
+        model = R.build_model(R.QWEN25_05B, tok)
+    assert sum(p.numel() for p in model.parameters()) == 494_032_768                 # Qwen2.5-0.5B's own count
+    model.config.save_pretrained(tmp_path / "model")
+    tok.save_pretrained(tmp_path / "model")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    fields = {f.name for f in dataclasses.fields(GRPOConfig)}
+    for lora in (False, True):
+        over = check.train_overrides(check.GPU, tmp_path / "model", lora=lora, cuda=True)
+        spec = C.load(compose_cfg([*over, f"run_dir={tmp_path / 'run'}"]))
+        kwargs = grpo_kwargs(spec, [0.8, 0.2], str(tmp_path / "run" / "checkpoints"))
+        assert set(kwargs) <= fields and kwargs["bf16"] and not kwargs["use_cpu"] and kwargs[CHECKPOINTING]
+        assert not kwargs.get("use_vllm") and "vllm_mode" not in kwargs and spec.threads is None
+        assert kwargs["num_generations"] == 16 and kwargs["max_completion_length"] == check.GPU.max_new_tokens
+        assert kwargs["per_device_train_batch_size"] == 16
+        assert kwargs["per_device_train_batch_size"] * kwargs["gradient_accumulation_steps"] == 16 * check.GPU.prompts_per_step
+        parsed = models.parse(spec.model)
+        assert (parsed.lora.r == check.GPU.lora_r) == lora and parsed.dtype == "bf16"
+        L.check_targets(parsed)                                                        # all-linear exists in the model
+    assert not (tmp_path / "run").exists()

@@ -8,6 +8,7 @@ import importlib.util
 import json
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -153,6 +154,19 @@ def test_bad_arguments_fail_before_anything_is_written(bad, match, tmp_path, cap
     with pytest.raises(SystemExit):
         check.main(argv)
     assert match in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+def test_the_script_end_to_end_on_its_cheapest_stage(tmp_path, capsys):
+    """main() as a user runs it: a child process, the results files, the summary printed, its temporary folder gone."""
+    before = set(Path(tempfile.gettempdir()).glob("dvao-gpu-check-*"))
+    assert check.main(["--out", str(tmp_path / "out"), "--stages", "env"]) == 0
+    results = json.loads((tmp_path / "out" / check.RESULTS).read_text())
+    env = results["stages"]["env"]
+    assert results["dry"] and env["status"] == "ok" and env["torch"] and env["versions"]["trl"]
+    assert "torch" in env["imports"] and sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
+        [check.RESULTS, check.SUMMARY, check.LOG])
+    assert "| env | ok |" in capsys.readouterr().out
+    assert set(Path(tempfile.gettempdir()).glob("dvao-gpu-check-*")) == before
 
 
 def test_estimator_stage_compares_every_estimator_with_trl_and_the_cpu(tmp_path):

@@ -345,8 +345,11 @@ class Check:
         self.log.write(f"\n===== {label}: {' '.join(argv)}\n")
         self.log.flush()
         t0 = time.monotonic()
+        # A process group of its own (killpg stops it with anything it started; a terminal's Ctrl-C reaches only the
+        # parent, which stops it in order), but the same session: whoever ends this command's session (the device
+        # tool at its time limit) ends the child too, so no orphan holds the GPU for the next command.
         proc = subprocess.Popen(argv, cwd=self.work, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                                stderr=subprocess.STDOUT, text=True, preexec_fn=os.setpgrp)
         tail: list[str] = []
         status = "ok"
         try:

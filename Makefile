@@ -48,6 +48,15 @@ test-slow: install ## run only the slow tests (long end-to-end runs)
 bench: install ## run every benchmark in bench/ and print the ratios
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
+# ---- the prepared GPU check (bench/gpu, issue 27; docs/scaling.md#the-prepared-gpu-check) ----
+GPU_OUT ?= reports/gpu-check
+.PHONY: gpu-check wheelhouse
+gpu-check: install ## the prepared GPU check into GPU_OUT=reports/gpu-check: real sizes on CUDA, else the dry mode (tiny sizes on CPU, about 2 min)
+	$(PY) bench/gpu/check.py --out $(GPU_OUT)
+
+wheelhouse: install ## download the wheels the GPU machine lacks (trl, hydra-core, datasets, ...) into wheelhouse/ and check they fit the 64 MiB it carries
+	$(PY) bench/gpu/wheelhouse.py
+
 .PHONY: run
 run: install ## train the default job (dvao, math, tiny model; a few minutes here); overrides: make run ARGS="method=rc G=16"
 	$(PY) -m workbench.run $(ARGS)

@@ -15,6 +15,7 @@ import torch
 from tests.test_advantages_loop import random_rewards
 from workbench.advantages import get
 from workbench.advantages.trl_reference import trl_advantages
+from workbench.train.llm import CHECKPOINTING
 
 B, G, K = 3, 4, 2
 WEIGHTS = [0.7, 1.3]
@@ -66,8 +67,8 @@ def trainer_advantages(rewards: torch.Tensor, aggregation: str, tmp_path) -> tor
         output_dir=str(tmp_path / aggregation), max_steps=1, per_device_train_batch_size=B * G,
         gradient_accumulation_steps=1, num_generations=G, max_completion_length=4, learning_rate=1e-5,
         beta=0.0, reward_weights=WEIGHTS, multi_objective_aggregation=aggregation, scale_rewards="group",
-        use_cpu=True, bf16=False, activation_checkpointing=False, report_to="none", logging_steps=1,
-        save_strategy="no", disable_tqdm=True, dataloader_num_workers=0, seed=0,
+        use_cpu=True, bf16=False, report_to="none", logging_steps=1,
+        save_strategy="no", disable_tqdm=True, dataloader_num_workers=0, seed=0, **{CHECKPOINTING: False},
     )
     data = Dataset.from_dict({"prompt": ["ab", "cd", "ef", "gh"] * 4})
     trainer = Capturing(model=model, processing_class=tok, args=args, train_dataset=data,

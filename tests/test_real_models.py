@@ -25,7 +25,7 @@ from workbench.models import random_real
 from workbench.models.hf import for_device
 from workbench.train import config as C
 from workbench.train.evaluate import EvalSettings, generate
-from workbench.train.llm import grpo_kwargs
+from workbench.train.llm import CHECKPOINTING, grpo_kwargs
 
 REAL = ["qwen2.5-0.5b", "qwen2.5-1.5b", "qwen2.5-3b", "qwen3-4b-base"]
 ARCH = {"qwen2.5-0.5b": "qwen2", "qwen3-4b-base": "qwen3"}
@@ -87,7 +87,7 @@ def test_cpu_forces_fp32_no_vllm_no_checkpointing(name, tmp_path):
     run = C.load(compose_cfg([f"model={name}", "logger=none", f"run_dir={tmp_path}"]))
     kwargs = grpo_kwargs(run, [0.5, 0.5], str(tmp_path))
     assert not any(k == "use_vllm" or k.startswith("vllm_") for k in kwargs)
-    assert kwargs["use_cpu"] and not kwargs["bf16"] and not kwargs["fp16"] and not kwargs["activation_checkpointing"]
+    assert kwargs["use_cpu"] and not kwargs["bf16"] and not kwargs["fp16"] and not kwargs[CHECKPOINTING]
     assert for_device(models.parse(run.model)).dtype == "fp32"
     GRPOConfig(**kwargs)  # TRL accepts them
     run.train.extra = {"use_vllm": True, "vllm_mode": "server"}  # even when asked for explicitly
@@ -109,7 +109,7 @@ def test_vllm_modes_reach_grpo_config_on_a_gpu(mode, extra, expected, monkeypatc
     models.parse(run.model)
     kwargs = grpo_kwargs(run, [0.5, 0.5], str(tmp_path))
     assert {k: kwargs.get(k) for k in expected} == expected
-    assert kwargs["bf16"] and kwargs["activation_checkpointing"] and not kwargs["use_cpu"]
+    assert kwargs["bf16"] and kwargs[CHECKPOINTING] and not kwargs["use_cpu"]
     fields = {f.name for f in dataclasses.fields(GRPOConfig)}
     assert set(kwargs) <= fields  # every key is a GRPOConfig argument of the installed TRL
 

@@ -54,6 +54,9 @@ class RandomArch:
     intermediate_size: int = 128
     max_positions: int = 4096
     vocab_size: int = 512            # BPE target; the corpus may yield fewer
+    padded_vocab: int | None = None  # embedding rows when more than the tokenizer's (Qwen2.5: 151,936 for a 151,665-token
+                                     # tokenizer); ids past the tokenizer decode to nothing. The size that sets the
+                                     # logits' memory and time at real scale.
     seed: int = 0
 
     def __post_init__(self):
@@ -61,6 +64,11 @@ class RandomArch:
             raise ValueError(f"arch={self.arch!r}: valid architectures are {list(ARCHS)}")
         if self.hidden_size % self.num_heads or self.num_heads % self.num_kv_heads:
             raise ValueError("hidden_size must be a multiple of num_heads, and num_heads of num_kv_heads")
+
+
+# Qwen2.5-0.5B(-Instruct)'s sizes (its config.json): 494M parameters, 136M of them the tied embedding.
+QWEN25_05B = RandomArch(arch="qwen2", hidden_size=896, num_layers=24, num_heads=14, num_kv_heads=2,
+                        intermediate_size=4864, max_positions=32768, padded_vocab=151936)
 
 
 def build_tokenizer(arch: str = "qwen2", corpus: list[str] | None = None, vocab_size: int = 512):
@@ -92,7 +100,9 @@ def build_model(a: RandomArch, tokenizer):
 
     config_cls, model_cls = (Qwen2Config, Qwen2ForCausalLM) if a.arch == "qwen2" else (Qwen3Config, Qwen3ForCausalLM)
     stops = [tokenizer.convert_tokens_to_ids(t) for t in (IM_END, ENDOFTEXT)]
-    config = config_cls(vocab_size=len(tokenizer), hidden_size=a.hidden_size, num_hidden_layers=a.num_layers,
+    if a.padded_vocab is not None and a.padded_vocab < len(tokenizer):
+        raise ValueError(f"padded_vocab={a.padded_vocab} is smaller than the tokenizer ({len(tokenizer)} tokens)")
+    config = config_cls(vocab_size=a.padded_vocab or len(tokenizer), hidden_size=a.hidden_size, num_hidden_layers=a.num_layers,
                         num_attention_heads=a.num_heads, num_key_value_heads=a.num_kv_heads,
                         head_dim=a.hidden_size // a.num_heads, intermediate_size=a.intermediate_size,
                         max_position_embeddings=a.max_positions, tie_word_embeddings=True,
@@ -105,13 +115,17 @@ def build_model(a: RandomArch, tokenizer):
     return model
 
 
-def save_random_real(out: str | Path, a: RandomArch = RandomArch(), corpus: list[str] | None = None) -> Path:
-    """Build and ``save_pretrained`` the model and tokenizer into ``out`` (created; must be empty or absent)."""
+def save_random_real(out: str | Path, a: RandomArch = RandomArch(), corpus: list[str] | None = None,
+                     dtype=None) -> Path:
+    """Build and ``save_pretrained`` the model and tokenizer into ``out`` (created; must be empty or absent).
+    ``dtype``: a torch dtype to save the weights in (default fp32; bf16 halves a large model's file)."""
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out} is not empty: choose a new directory for the random model")
     tokenizer = build_tokenizer(a.arch, corpus, a.vocab_size)
     model = build_model(a, tokenizer)
+    if dtype is not None:
+        model = model.to(dtype)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)

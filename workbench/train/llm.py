@@ -28,6 +28,11 @@ from workbench.train.trainer import EstimatorGRPOTrainer, guard_reward
 
 log = logging.getLogger(__name__)
 
+# transformers renamed TrainingArguments.gradient_checkpointing to activation_checkpointing after 5.17 (the version on
+# the GPU machines, bench/gpu/device_packages.txt), keeping the old name as a deprecated alias; 5.17 knows only the old
+# one. TRL's GRPOConfig turns it on by default, so the workbench always sets it, under the name the installed one takes.
+CHECKPOINTING = ("activation_checkpointing" if "activation_checkpointing" in {f.name for f in dataclasses.fields(GRPOConfig)}
+                 else "gradient_checkpointing")
 # GRPOConfig fields a model yaml may set directly (workbench.models.config.ModelConfig).
 MODEL_TRAINER_KEYS = ("use_vllm", "vllm_mode", "vllm_gpu_memory_utilization", "vllm_tensor_parallel_size",
                       "vllm_server_base_url", "vllm_server_host", "vllm_server_port", "top_p")
@@ -81,9 +86,8 @@ def grpo_kwargs(run: RunConfig, weights: list[float], output_dir: str) -> dict[s
         use_cpu=not gpu,
         bf16=gpu and dtype == "bf16",
         fp16=gpu and dtype == "fp16",
-        # TRL defaults gradient checkpointing on; transformers 5 names it activation_checkpointing.
-        activation_checkpointing=gpu and bool(model.get("gradient_checkpointing", False)),
     )
+    kwargs[CHECKPOINTING] = gpu and bool(model.get("gradient_checkpointing", False))
     kwargs.update({k: model[k] for k in MODEL_TRAINER_KEYS if model.get(k)})  # unset/false: TRL's default
     kwargs.update(run.train.extra)
     if not gpu:  # NOTES.md: vLLM needs a GPU; generation falls back to transformers' generate

@@ -62,16 +62,20 @@ def assert_each_step_once(run_dir: Path) -> list[int]:
     return steps
 
 
-def test_the_same_command_twice_keeps_the_first_run(tmp_path):
-    """`make run` twice (here its bandit form): the second refuses and says what to type."""
+def test_the_same_command_twice_skips_the_done_run_and_a_changed_one_is_refused(tmp_path):
+    """`make run` twice (here its bandit form): the same finished run is skipped, as make does, with nothing
+    changed; a different config on the same run_dir still refuses and says what to type."""
     args = [*BANDIT, "steps=20", f"run_dir={tmp_path / 'run'}"]
     first = finish(*args)
     assert first.returncode == 0, first.stdout[-2000:]
     before = snapshot(tmp_path)
     again = finish(*args)
-    assert again.returncode == 2 and "Traceback" not in again.stdout
+    assert again.returncode == 0 and "skipped (already done)" in again.stdout, again.stdout[-2000:]
+    assert snapshot(tmp_path) == before
+    changed = finish(*args, "task.lr=0.3")
+    assert changed.returncode == 2 and "Traceback" not in changed.stdout
     for hint in ("already holds a run of method=dvao on task=bandit (done at step 20)", "resume=true", "overwrite=true", "run_dir=..."):
-        assert hint in again.stdout, (hint, again.stdout[-2000:])
+        assert hint in changed.stdout, (hint, changed.stdout[-2000:])
     assert snapshot(tmp_path) == before
 
 

@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -151,9 +153,13 @@ def test_unreachable_wandb_server_means_offline_after_a_short_probe(tmp_path):
     env = {k: v for k, v in ENV.items() if k != "WANDB_MODE"}
     env.update(WANDB_API_KEY="0123456789" * 4, WANDB_BASE_URL=f"http://127.0.0.1:{port}")
     run_dir = tmp_path / "run"
-    t0 = time.monotonic()
-    res = finish(*BANDIT, "steps=20", "logger=wandb", f"run_dir={run_dir}", env=env, timeout=120)
-    assert res.returncode == 0 and time.monotonic() - t0 < 60, res.stdout[-2000:]
+    res = finish(*BANDIT, "steps=20", "logger=wandb", f"run_dir={run_dir}", env=env, timeout=300)
+    assert res.returncode == 0, res.stdout[-2000:]
+    # Timed from the run's own log (start of the run to its end), not the process: interpreter start-up and
+    # exit on a loaded machine say nothing about the probe; wandb's own retries would take 90 s.
+    stamps = {tag: datetime.strptime(re.search(r"\[([\d-]+ [\d:,]+)\]\[__main__\]\[INFO\] - " + tag, res.stdout)[1],
+                                     "%Y-%m-%d %H:%M:%S,%f") for tag in ("starting", "done")}
+    assert (stamps["done"] - stamps["starting"]).total_seconds() < 45, res.stdout[-2000:]
     assert f"cannot reach the W&B server 127.0.0.1:{port}" in res.stdout and "logging offline instead" in res.stdout
     assert list((run_dir / "wandb").glob("offline-run-*/run-*.wandb")) and store.is_done(run_dir)
 

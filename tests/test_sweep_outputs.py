@@ -36,6 +36,13 @@ def wb(*args: str, cwd: Path = ROOT, timeout: float = 300) -> subprocess.Complet
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
 
 
+def train(*overrides: str) -> dict:
+    """A run in this process (faster than a subprocess where only its result matters)."""
+    from workbench.run import run
+
+    return run(compose_cfg(list(overrides)))
+
+
 def sweep(tmp: Path, *args: str, folder: str = "sweep") -> subprocess.CompletedProcess:
     return wb("-m", "hydra/launcher=local", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={tmp / folder}", *BANDIT,
               *args)
@@ -119,7 +126,7 @@ def test_hydra_folders_never_take_a_users_files_or_a_run(tmp_path):
     assert (theirs / JOBS_FILE).read_text() == "a user's file\n"
 
     run = tmp_path / "run"
-    assert wb(*BANDIT, f"run_dir={run}").returncode == 0
+    train(*BANDIT, f"run_dir={run}")
     before = snapshot(run)
     for key in ("hydra.run.dir", "hydra.sweep.dir"):
         res = wb(*(["-m"] if "sweep" in key else []), *BANDIT, f"{key}={run / 'logs'}", f"run_dir={tmp_path / 'other'}")
@@ -139,29 +146,33 @@ def test_single_runs_started_together_get_their_own_hydra_folders(tmp_path):
 
 
 # ---- the analysis writes only where it owns -------------------------------------------------------
-def test_analysis_out_is_new_empty_or_its_own(tmp_path):
+def test_analysis_out_is_new_empty_or_its_own(tmp_path, capsys):
     runs = tmp_path / "runs"
     for seed in (0, 1):
-        assert wb(*BANDIT, "method=rc", f"seed={seed}", f"run_dir={runs / f's{seed}'}").returncode == 0
+        train(*BANDIT, "method=rc", f"seed={seed}", f"run_dir={runs / f's{seed}'}")
     users = tmp_path / "notes"
     users.mkdir()
     (users / "report.md").write_text("my report\n")
 
-    def pareto(out: Path) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "analysis.pareto", str(runs), "--out", str(out)], cwd=ROOT,
-                              env=ENV, capture_output=True, text=True, timeout=300)
+    from analysis import pareto as P
 
-    refused = pareto(users)
-    assert refused.returncode == 2 and "did not create" in refused.stderr
+    def refused(out: Path) -> str:
+        with pytest.raises(SystemExit) as exit_:
+            P.main([str(runs), "--out", str(out), "--n-boot", "50"])
+        assert exit_.value.code == 2
+        return capsys.readouterr().err
+
+    assert "did not create" in refused(users)
     assert (users / "report.md").read_text() == "my report\n" and sorted(os.listdir(users)) == ["report.md"]
     before = snapshot(runs)
-    into_run = pareto(runs / "s0")
-    assert into_run.returncode == 2 and "is a run directory" in into_run.stderr and snapshot(runs) == before
-    assert pareto(runs / "s0" / "reports").returncode == 2 and snapshot(runs) == before
+    assert "is a run directory" in refused(runs / "s0") and snapshot(runs) == before
+    assert "inside the run directory" in refused(runs / "s0" / "reports") and snapshot(runs) == before
     out = tmp_path / "report"
-    assert pareto(out).returncode == 0 and (out / outputs.REPORT_MARKER).exists()
+    P.main([str(runs), "--out", str(out), "--n-boot", "50"])
+    assert (out / outputs.REPORT_MARKER).exists()
     first = (out / "runs.csv").read_text()
-    assert pareto(out).returncode == 0 and (out / "runs.csv").read_text() == first, "its own folder is rewritten"
+    P.main([str(runs), "--out", str(out), "--n-boot", "50"])
+    assert (out / "runs.csv").read_text() == first, "its own folder is rewritten"
 
 
 # ---- faults leave the truth -----------------------------------------------------------------------
@@ -224,7 +235,7 @@ def test_an_empty_lock_left_by_a_dead_writer_does_not_block(tmp_path):
 
 def test_resume_without_a_checkpoint_keeps_the_logged_records(tmp_path):
     run = tmp_path / "run"
-    assert wb(*BANDIT, f"run_dir={run}").returncode == 0
+    train(*BANDIT, f"run_dir={run}")
     logged = (run / store.METRICS).read_text()
     res = wb(*BANDIT, "steps=30", "resume=true", f"run_dir={run}")  # the bandit keeps no checkpoints
     assert res.returncode == 0 and "training restarts from step 0" in res.stdout, res.stdout[-2000:]
@@ -291,10 +302,13 @@ def test_a_wandb_server_that_never_answers_is_found_by_the_probe(monkeypatch):
             pass
 
     http = HTTPServer(("127.0.0.1", 0), NotFound)
-    threading.Thread(target=http.handle_request, daemon=True).start()
+    threading.Thread(target=http.serve_forever, daemon=True).start()
     monkeypatch.setenv("WANDB_BASE_URL", f"http://127.0.0.1:{http.server_port}")
-    assert wandb_server_problem(timeout=2.0) is None, "any HTTP answer means the server is alive"
-    http.server_close()
+    try:
+        assert wandb_server_problem(timeout=5.0) is None, "any HTTP answer means the server is alive"
+    finally:
+        http.shutdown()
+        http.server_close()
 
 
 # ---- the analysis never drops or misreads a run silently ------------------------------------------
@@ -303,7 +317,7 @@ def test_every_run_folder_is_analysed_or_named(tmp_path):
 
     root, elsewhere = tmp_path / "runs", tmp_path / "elsewhere"
     for seed, where in ((0, root / "a"), (1, root / "b"), (2, elsewhere / "c")):
-        assert wb(*BANDIT, "method=rc", f"seed={seed}", f"run_dir={where}").returncode == 0
+        train(*BANDIT, "method=rc", f"seed={seed}", f"run_dir={where}")
     (root / "linked").symlink_to(elsewhere / "c")       # a run linked in: analysed
     (root / "again").symlink_to(root / "a")              # a second path to a run: named, read once
     (root / "metrics-only").mkdir()
@@ -324,3 +338,17 @@ def test_every_run_folder_is_analysed_or_named(tmp_path):
     assert "symlink" in reasons["again"] and "no status.json" in reasons["metrics-only"]
     assert "eval/regret is inf (not finite)" in reasons["inf"]
     assert any(issubclass(w.category, SkippedRunWarning) and "metrics-only" in str(w.message) for w in caught)
+
+
+def test_a_sweep_folder_of_an_older_workbench_is_adopted(tmp_path):
+    folder = tmp_path / "multirun" / "math"
+    folder.mkdir(parents=True)
+    (folder / "multirun.yaml").write_text("hydra:\n  callbacks:\n    sweep_report:\n"
+                                          "      _target_: workbench.sweep.SweepReport\n")
+    (folder / JOBS_FILE).write_text("")
+    outputs.claim_hydra_folder(folder, "hydra.sweep.dir")
+    assert (folder / outputs.HYDRA_MARKER).exists()
+    (folder / "multirun.yaml").write_text("hydra: {}\n")  # someone else's Hydra sweep
+    (folder / outputs.HYDRA_MARKER).unlink()
+    with pytest.raises(outputs.FolderRefused, match="multirun.yaml, jobs.jsonl"):
+        outputs.claim_hydra_folder(folder, "hydra.sweep.dir")

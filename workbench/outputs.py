@@ -72,7 +72,7 @@ def hydra_folder_problem(folder: Path, key: str, job_name: str | None = None) ->
                 f"Leave {key} unset, or give a folder outside every run directory.")
     if folder.exists() and not folder.is_dir():
         return f"{key}={str(folder)!r} is a file; give a folder for Hydra's logs, or leave {key} unset."
-    if not folder.is_dir() or (folder / HYDRA_MARKER).exists():
+    if not folder.is_dir() or (folder / HYDRA_MARKER).exists() or _legacy_workbench_sweep(folder):
         return None
     foreign = [name for name in HYDRA_FILES + ((f"{job_name}.log",) if job_name else ()) if (folder / name).exists()]
     if foreign:
@@ -80,6 +80,15 @@ def hydra_folder_problem(folder: Path, key: str, job_name: str | None = None) ->
                 f"{HYDRA_MARKER}); Hydra would overwrite or delete them. Use a new folder, or leave {key} unset "
                 f"(a unique folder per launch).")
     return None
+
+
+def _legacy_workbench_sweep(folder: Path) -> bool:
+    """A sweep folder written by a workbench from before the marker: its multirun.yaml names the workbench's
+    sweep report callback (Hydra saves the whole config there), so its files are the workbench's."""
+    try:
+        return "workbench.sweep.SweepReport" in (folder / "multirun.yaml").read_text(errors="replace")
+    except OSError:
+        return False
 
 
 def claim_hydra_folder(folder: Path, key: str, job_name: str | None = None) -> None:

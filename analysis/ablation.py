@@ -19,6 +19,7 @@ import pandas as pd
 from analysis import frontier as F
 from analysis import style
 from analysis.checks import check_out_dir
+from workbench.outputs import claim_report_dir
 from analysis.load import load_runs, panel_labels, require_columns
 from analysis.tables import best_mask, latex, markdown, mean_std
 
@@ -94,8 +95,7 @@ def main(argv=None) -> pd.DataFrame:
         summary = summarise(seed_metrics(runs, by, args.ref), by)
     except (FileNotFoundError, ValueError) as err:
         parser.error(str(err))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = claim_report_dir(args.out)
     md = [f"# Ablation over {args.by}", "", "Mean ± std over seeds; the best mean per column in bold.", ""]
     tex = []
     for title, cells, bold in tables(summary, by):

@@ -3,6 +3,7 @@ file or the flag, so a broken run is skipped with a reason and a bad argument fa
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from pathlib import Path
 
@@ -65,6 +66,21 @@ def type_problem(summary: dict) -> str | None:
     return None
 
 
+def range_problem(summary: dict) -> str | None:
+    """Why a well-typed ``summary`` holds a value no run can have (the analysis would misread it), or None."""
+    for key, value in summary.items():
+        if key.startswith(M.EVAL + "/") and is_number(value) and not math.isfinite(value):
+            return f"summary.json: {key} is {value} (not finite)"
+    if is_number(summary.get("G")) and summary["G"] < 2:
+        return f"summary.json: G is {summary['G']} (a group has at least 2 completions)"
+    if is_number(summary.get("seed")) and summary["seed"] < 0:
+        return f"summary.json: seed is {summary['seed']} (seeds are >= 0)"
+    weights = summary.get("weights")
+    if isinstance(weights, list) and weights and (any(w < 0 or not math.isfinite(w) for w in weights) or sum(weights) <= 0):
+        return f"summary.json: weights {weights} (each must be finite and >= 0, not all 0)"
+    return None
+
+
 def known_front_of(summary: dict, where: Path) -> tuple | None:
     """summary.json's known front as a tuple of points (one value per eval axis), or None; a malformed
     one is ignored with a warning (the run itself is still usable)."""
@@ -81,11 +97,10 @@ def known_front_of(summary: dict, where: Path) -> tuple | None:
 
 
 def check_out_dir(out) -> None:
-    """Raise a ValueError when ``out`` cannot be an output folder (empty, a file, or under a file);
-    called before anything is loaded or written. The folder itself is created later if missing."""
-    if not str(out).strip():
-        raise ValueError("--out is empty; pass a folder for the report (it is created if missing)")
-    path = Path(out)
-    for p in (path, *path.parents):
-        if p.exists() and not p.is_dir():
-            raise ValueError(f"--out {out}: {p} is a file, not a folder; pass a folder (it is created if missing)")
+    """Raise a ValueError (workbench.outputs.FolderRefused) when the analysis may not write into ``out``: empty,
+    a file or under one, a run directory or inside one, or a non-empty folder it did not create (no
+    ``.workbench-report``). Called before anything is loaded; the folder is created and marked by
+    ``workbench.outputs.claim_report_dir`` when the report is written."""
+    from workbench.outputs import check_report_dir
+
+    check_report_dir(out)

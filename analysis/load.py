@@ -8,8 +8,9 @@ objective's base weight, the paper's swept "accuracy weight"), ``objectives`` an
 ``steps``: one row per (run, logged step): ``run``, ``step`` and one column per workbench.metrics key.
 
 Run directories whose status is anything but "done" (failed, running, interrupted, stale, ...) and
-broken ones (a status.json or summary.json that is missing, binary, truncated, not a JSON object, or holds
-a value of the wrong type, e.g. a string where a number belongs) are skipped with one SkippedRunWarning
+broken ones (a status.json or summary.json that is missing, binary, truncated, not a JSON object, holds
+a value of the wrong type, e.g. a string where a number belongs, or one out of range: an infinite eval value,
+G < 2, a negative seed or weight), and a second path (symlink) to a run already read, are skipped with one SkippedRunWarning
 naming each of them, the file and why. A truncated or unreadable line of a metrics file (a run killed
 mid-write) is dropped with a warning naming the file. Runs that repeat another run's configuration and
 seed are dropped with a DuplicateRunWarning (``drop_duplicate_runs``): a re-run is not another seed.
@@ -26,9 +27,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.checks import KNOWN_FRONT, is_int, is_number, known_front_of, read_json, type_problem
+from analysis.checks import KNOWN_FRONT, is_int, is_number, known_front_of, range_problem, read_json, type_problem
 from workbench import metrics as M
-from workbench.store import DONE, METRICS, RUNNING, STALE, STATUS, SUMMARY, find_runs, run_state
+from workbench.store import DONE, METRICS, RUNNING, STALE, STATUS, SUMMARY, discover_runs, run_state
 
 REQUIRED = ("method", "task", "model", "seed", "objectives", "eval_axes")
 # Config axes that define separate experiments when they vary: pareto and stability split by them,
@@ -81,7 +82,7 @@ def _summary_row(run_dir: Path, root: Path, include_incomplete: bool) -> tuple[d
     missing = [k for k in REQUIRED if k not in summary]
     if missing:
         return None, f"summary.json lacks {', '.join(missing)}"
-    problem = type_problem(summary)
+    problem = type_problem(summary) or range_problem(summary)
     if problem:
         return None, problem
     row = {k: v for k, v in summary.items() if v is None or isinstance(v, (str, int, float, bool))}
@@ -181,10 +182,11 @@ def load_runs(root: str | os.PathLike, *, steps: bool = True, include_incomplete
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root} is not a directory; pass the runs/ folder written by `python -m workbench.run`")
-    dirs = find_runs(root)
+    dirs, aliases = discover_runs(root)
     if not dirs:
-        raise FileNotFoundError(f"no run directories (folders holding config.yaml) under {root}")
-    rows, skipped = [], []
+        raise FileNotFoundError(f"no run directories (folders holding config.yaml, status.json, summary.json or "
+                                f"metrics.jsonl) under {root}")
+    rows, skipped = [], [(p.relative_to(root).as_posix(), why) for p, why in aliases]
     for run_dir in dirs:
         row, reason = _summary_row(run_dir, root, include_incomplete)
         if row is None:

@@ -15,6 +15,7 @@ from analysis import attainment, compare, indicators, style
 from analysis.load import slug
 from analysis.stats import mean_interval
 from analysis.tables import fmt, markdown
+from workbench.outputs import claim_report_dir
 
 MAX_LISTED = 40   # non-dominated runs listed in report.md; runs.csv flags all of them
 
@@ -198,7 +199,7 @@ def _panel_section(result, panel: str, out: Path) -> list[str]:
 def write_outputs(result, out: Path, *, skipped=(), duplicates=()) -> Path:
     """Write CSVs, plots and report.md into ``out``; returns the report's path. ``skipped`` and
     ``duplicates``: analysis.load.RunTables' lists, named in the report."""
-    out.mkdir(parents=True, exist_ok=True)
+    out = claim_report_dir(out)
     runs = result.runs.drop(columns=["path", "known_front"], errors="ignore").assign(
         objectives=lambda d: d.objectives.map(",".join), eval_axes=lambda d: d.eval_axes.map(",".join))
     runs.to_csv(out / "runs.csv", index=False)

@@ -18,6 +18,7 @@ import pandas as pd
 
 from analysis import style
 from analysis.checks import check_out_dir
+from workbench.outputs import claim_report_dir
 from analysis.load import load_runs, panel_labels, slug
 from workbench import metrics as M
 
@@ -116,8 +117,7 @@ def main(argv=None) -> pd.DataFrame:
             runs = runs[runs.weights == args.weights]
             if runs.empty:
                 raise ValueError(f"no run has weights {args.weights}; present: {sorted(set(tables.runs.weights))}")
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
+        out = claim_report_dir(args.out)
         frames, lines = [], ["# Training stability", "",
                              f"Mean over seeds, band +-1 std; smoothing window: {args.smooth or 'none'}.", ""]
         runs = runs.assign(panel=panel_labels(runs))

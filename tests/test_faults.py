@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -62,16 +64,20 @@ def assert_each_step_once(run_dir: Path) -> list[int]:
     return steps
 
 
-def test_the_same_command_twice_keeps_the_first_run(tmp_path):
-    """`make run` twice (here its bandit form): the second refuses and says what to type."""
+def test_the_same_command_twice_skips_the_done_run_and_a_changed_one_is_refused(tmp_path):
+    """`make run` twice (here its bandit form): the same finished run is skipped, as make does, with nothing
+    changed; a different config on the same run_dir still refuses and says what to type."""
     args = [*BANDIT, "steps=20", f"run_dir={tmp_path / 'run'}"]
     first = finish(*args)
     assert first.returncode == 0, first.stdout[-2000:]
     before = snapshot(tmp_path)
     again = finish(*args)
-    assert again.returncode == 2 and "Traceback" not in again.stdout
+    assert again.returncode == 0 and "skipped (already done)" in again.stdout, again.stdout[-2000:]
+    assert snapshot(tmp_path) == before
+    changed = finish(*args, "task.lr=0.3")
+    assert changed.returncode == 2 and "Traceback" not in changed.stdout
     for hint in ("already holds a run of method=dvao on task=bandit (done at step 20)", "resume=true", "overwrite=true", "run_dir=..."):
-        assert hint in again.stdout, (hint, again.stdout[-2000:])
+        assert hint in changed.stdout, (hint, changed.stdout[-2000:])
     assert snapshot(tmp_path) == before
 
 
@@ -147,9 +153,13 @@ def test_unreachable_wandb_server_means_offline_after_a_short_probe(tmp_path):
     env = {k: v for k, v in ENV.items() if k != "WANDB_MODE"}
     env.update(WANDB_API_KEY="0123456789" * 4, WANDB_BASE_URL=f"http://127.0.0.1:{port}")
     run_dir = tmp_path / "run"
-    t0 = time.monotonic()
-    res = finish(*BANDIT, "steps=20", "logger=wandb", f"run_dir={run_dir}", env=env, timeout=120)
-    assert res.returncode == 0 and time.monotonic() - t0 < 60, res.stdout[-2000:]
+    res = finish(*BANDIT, "steps=20", "logger=wandb", f"run_dir={run_dir}", env=env, timeout=300)
+    assert res.returncode == 0, res.stdout[-2000:]
+    # Timed from the run's own log (start of the run to its end), not the process: interpreter start-up and
+    # exit on a loaded machine say nothing about the probe; wandb's own retries would take 90 s.
+    stamps = {tag: datetime.strptime(re.search(r"\[([\d-]+ [\d:,]+)\]\[__main__\]\[INFO\] - " + tag, res.stdout)[1],
+                                     "%Y-%m-%d %H:%M:%S,%f") for tag in ("starting", "done")}
+    assert (stamps["done"] - stamps["starting"]).total_seconds() < 45, res.stdout[-2000:]
     assert f"cannot reach the W&B server 127.0.0.1:{port}" in res.stdout and "logging offline instead" in res.stdout
     assert list((run_dir / "wandb").glob("offline-run-*/run-*.wandb")) and store.is_done(run_dir)
 

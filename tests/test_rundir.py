@@ -112,7 +112,8 @@ BAD_BANDIT = {
     "weights": (["weights=[1,2,3]"], "objectives"),
     "resume and overwrite": (["resume=true", "overwrite=true"], "contradict"),
     "resume not a bool": (["resume=yes"], "true or false"),
-    "fresh on a finished run": ([], "resume=true"),
+    "fresh, another config, on a finished run": (["task.lr=0.3"], "resume=true"),  # the same config is skipped
+    "steps beyond the limit": (["steps=1000000000"], "above the limit"),
     "resume another method": (["resume=true", "method=rc"], "method.name: 'dvao' in the run dir, 'rc' now"),
     "resume with K=3": (["resume=true", "task.K=3"], "task.K: 2 in the run dir, 3 now"),
     "resume fewer steps": (["resume=true", "steps=10"], "below the 20 steps"),

@@ -36,6 +36,7 @@ LOCK = ".workbench-lock"
 TIMEOUT_ENV = "WORKBENCH_LOCK_TIMEOUT"
 DEFAULT_TIMEOUT_S = 300.0
 HEARTBEAT_S = 30.0
+UNREADABLE_STALE_S = 10.0   # an empty/unparseable lock older than this is stale (holder_alive)
 
 
 def timeout() -> float:
@@ -108,6 +109,10 @@ def holder_alive(holder: Holder, now: float | None = None) -> tuple[bool, str]:
     """(alive, why). See the module docstring for the rules."""
     now = time.time() if now is None else now
     age = now - holder.heartbeat
+    if holder.pid < 0 and age > UNREADABLE_STALE_S:
+        # An empty or unparseable lock: its writer died while writing it (e.g. a full disk). A live writer
+        # fills it within milliseconds, so after a few seconds it blocks nobody.
+        return False, f"the lock file is empty or unreadable and {age:.0f} s old (its writer died while writing it)"
     job = os.environ.get("SLURM_JOB_ID")
     if job and holder.slurm_job == job and holder.slurm_restart != os.environ.get("SLURM_RESTART_COUNT"):
         return False, f"SLURM job {job} was requeued since it took the lock"
@@ -161,7 +166,11 @@ class RunLock:
             try:
                 os.write(fd, self._record())
                 os.fsync(fd)
-            finally:
+            except OSError:
+                os.close(fd)
+                self.path.unlink(missing_ok=True)  # our own half-written lock (a full disk) must not block a resume
+                raise
+            else:
                 os.close(fd)
             self._thread = threading.Thread(target=self._beat, name="run-lock-heartbeat", daemon=True)
             self._thread.start()

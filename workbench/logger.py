@@ -44,15 +44,34 @@ WANDB_ID_FILE = "wandb_id.txt"  # kept in the run dir so a resumed run continues
 PROBE_TIMEOUT_S = 3.0
 
 
+# wandb.init's own limit is 90 s and run.finish() waits for uploads without one: a server that accepts
+# connections and never answers would stall a run that long at start and forever at the end.
+INIT_TIMEOUT_S = 30.0
+FINISH_TIMEOUT_S = 60.0   # then the rest stays on disk in the run's wandb/ folder for `wandb sync`
+
+
 def wandb_server_problem(timeout: float = PROBE_TIMEOUT_S) -> str | None:
-    """None when a TCP connection to the W&B server ($WANDB_BASE_URL, default api.wandb.ai) opens within
-    ``timeout`` seconds, else why not. wandb itself would retry for about 90 s before failing."""
-    url = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai"))
+    """None when the W&B server ($WANDB_BASE_URL, default api.wandb.ai) answers an HTTP request within
+    ``timeout`` seconds (any status: it is alive), else why not: unreachable, or a server that accepts the
+    connection and never answers. wandb itself would wait up to 90 s before failing."""
+    import urllib.error
+    import urllib.request
+
+    base = os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")
+    url = urlparse(base)
     host, port = url.hostname or "api.wandb.ai", url.port or (80 if url.scheme == "http" else 443)
     try:
         socket.create_connection((host, port), timeout=timeout).close()
     except OSError as err:
         return f"cannot reach the W&B server {host}:{port} ({err}); offline runs sync later with `wandb sync`"
+    try:
+        with urllib.request.urlopen(base.rstrip("/") + "/healthz", timeout=timeout) as response:
+            response.read(1)
+    except urllib.error.HTTPError:
+        return None  # an HTTP status, even an error, is an answer
+    except (OSError, ValueError) as err:  # timeout, reset, TLS failure
+        return (f"the W&B server {host}:{port} accepts connections but did not answer within {timeout:.0f} s "
+                f"({err}); offline runs sync later with `wandb sync`")
     return None
 
 
@@ -212,12 +231,24 @@ class _Wandb:
         id_file = store.path / WANDB_ID_FILE
         run_id = id_file.read_text().strip() if id_file.exists() else uuid.uuid4().hex[:8]
         id_file.write_text(run_id)
-        self.run = wandb.init(
-            project=s.project, entity=s.entity, name=s.name, group=s.group, tags=list(s.tags),
-            config=config, dir=str(store.path), id=run_id, resume="allow", mode=s.usable_mode(),
-            reinit="finish_previous",  # a second run in the same process (tests, sweeps) closes the first
-            settings=wandb.Settings(console="off", silent=True),
-        )
+        mode = s.usable_mode()
+
+        def init(mode: str):
+            return wandb.init(
+                project=s.project, entity=s.entity, name=s.name, group=s.group, tags=list(s.tags),
+                config=config, dir=str(store.path), id=run_id, resume="allow", mode=mode,
+                reinit="finish_previous",  # a second run in the same process (tests, sweeps) closes the first
+                settings=wandb.Settings(console="off", silent=True, init_timeout=INIT_TIMEOUT_S,
+                                        finish_timeout=FINISH_TIMEOUT_S),
+            )
+
+        try:
+            self.run = init(mode)
+        except Exception as err:  # online: the server failed after the probe (timeout, auth, 5xx)
+            if mode != "online":
+                raise
+            log.warning("W&B online init failed (%s): logging offline instead; `wandb sync` uploads it later", err)
+            self.run = init("offline")
 
     def log(self, step: int, values: dict[str, Any]) -> None:
         self.run.log(values, step=step)
@@ -367,7 +398,12 @@ class RunLogger:
             if exc_type is not None and not self._finished and self.is_writer:
                 error = "".join(traceback.format_exception_only(exc_type, exc)).strip() or exc_type.__name__
                 stopped = issubclass(exc_type, (KeyboardInterrupt, SystemExit))
-                self.store.set_status(INTERRUPTED if stopped else FAILED, step=self.last_step, error=error)
+                try:
+                    self.store.set_status(INTERRUPTED if stopped else FAILED, step=self.last_step, error=error)
+                except OSError as err:  # e.g. the disk is full: the next command sees the run as stale instead
+                    log.error("%s: could not record the run as %s (%s); `python -m workbench.run ... resume=true` "
+                              "and the analysis will see it as stale (its process is gone)", self.store.path,
+                              "interrupted" if stopped else "failed", err)
         finally:
             self._close_backends(exit_code=0 if exc_type is None else 1)
         return False  # never swallow the exception

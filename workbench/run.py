@@ -8,6 +8,7 @@ returns the run's summary. docs/faults.md says what the run store promises.
 """
 from __future__ import annotations
 
+import errno
 import logging
 import os
 from dataclasses import dataclass
@@ -211,6 +212,27 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     return execute(cfg)[1]
 
 
+# A write that fails for these reasons is the machine's, not the code's: the run ends with one line naming the file.
+WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
+
+
+def write_failure(exc: BaseException) -> str | None:
+    """"cannot write FILE: REASON ..." when ``exc`` (or an exception it was raised from) is a failed write:
+    an OSError with a disk errno, or torch.save's RuntimeError on a full disk; else None."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in WRITE_ERRNOS:
+            where = f" {exc.filename}" if exc.filename else ""
+            return (f"cannot write{where}: {exc.strerror or exc}. Free space or fix permissions, then resume=true "
+                    f"continues the run from its last checkpoint.")
+        if isinstance(exc, RuntimeError) and ("file write failed" in str(exc) or "No space left" in str(exc)):
+            return (f"cannot write a checkpoint: {str(exc).splitlines()[0]}. Free space, then resume=true continues "
+                    f"the run from its last complete checkpoint.")
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> dict[str, Any]:
     """Hydra entry. In a multirun a job that cannot run returns an outcome instead of raising (busy:
@@ -241,6 +263,12 @@ def main(cfg: DictConfig) -> dict[str, Any]:
         return {"outcome": sweep.BUSY if isinstance(exc, LockBusy) else sweep.FAILED, "run_dir": run_dir,
                 "error": f"{type(exc).__name__}: {exc}"}
     except Exception as exc:
+        problem = write_failure(exc)
+        if problem is not None:  # one line that says which file and why, not a traceback through the trainer
+            log.error("run %s failed: %s", run_dir, problem)
+            if not multirun:
+                raise SystemExit(1) from None
+            return {"outcome": sweep.FAILED, "run_dir": run_dir, "error": problem}
         if not multirun:
             raise
         log.exception("run %s failed", run_dir)

@@ -11,7 +11,8 @@ The rules (docs/faults.md lists them with the faults tried):
   inside another run.
 - Only a directory holding the marker (workbench/store.py) is resumed, locked, replaced or written; an
   empty directory is adopted. A folder written by an older workbench (config.yaml, no marker) is read-only.
-- ``resume=false`` meeting an existing run refuses (saying what to type) unless ``overwrite=true``.
+- ``resume=false`` meeting an existing run refuses (saying what to type) unless ``overwrite=true``, or unless it
+  is this very run, finished (same identity and steps): then it is returned as it is ("skipped"), as make does.
 - ``resume=true`` first checks identity: the whole resolved config except ``MAY_CHANGE_ON_RESUME``.
 - The decision is made once read-only, then again under the run's lock (workbench/lock.py), which the
   run then holds to the end. Under torchrun only rank 0 decides and writes; the others get its decision.
@@ -225,6 +226,9 @@ def decide(path: Path, run, resolved: dict, own_token: str | None = None) -> Pla
         if getattr(run, "overwrite", False):
             return Plan("replace", notes=(f"overwrite=true: replacing {_describe_existing(path, saved)} "
                                           f"in {path}",))
+        finished = _finished_same_run(path, run, resolved, saved, status)
+        if finished is not None:  # as make does: the same run, already done; nothing on disk changes
+            return Plan("return", summary=finished)
         raise ConfigError(
             f"run_dir={str(path)!r} already holds {_describe_existing(path, saved)}; nothing was changed. "
             f"Add resume=true to continue it or get its results (a finished run is returned as it is; a larger "
@@ -249,6 +253,16 @@ def decide(path: Path, run, resolved: dict, own_token: str | None = None) -> Pla
         raise ConfigError(f"steps={run.steps} is below step {step} of the checkpoint that run_dir={str(path)!r} "
                           f"would resume from; use steps>={step}, or overwrite=true to start again.")
     return Plan("resume", resume_from=str(ckpt) if ckpt else None, from_step=step, notes=tuple(notes))
+
+
+def _finished_same_run(path: Path, run, resolved: dict, saved: dict | None, status: dict | None) -> dict | None:
+    """The summary of the finished run in ``path`` when it is this very run (same identity, same steps)."""
+    if saved is None or not status or status.get("status") != store.DONE or identity_diff(saved, resolved):
+        return None
+    summary = _read_summary(path)
+    if summary is None or int(summary.get("step") or status.get("step") or -1) != run.steps:
+        return None
+    return summary
 
 
 def _read_summary(path: Path) -> dict | None:
@@ -307,6 +321,14 @@ def _claim_here(run, resolved: dict) -> Iterator[Claim]:
         run_store = store.RunStore(path)
         if plan.action == "replace":
             run_store.clear()
+        elif plan.action == "resume" and plan.resume_from is None:
+            # No checkpoint to resume from: training starts at step 0 again. The records already logged are
+            # kept under another name and the log says so; they are never dropped silently.
+            for aside, n in run_store.set_aside_records():
+                log.warning("resume=true found no checkpoint in %s: training restarts from step 0; the %d records "
+                            "logged before are kept in %s (overwrite=true would have deleted them)",
+                            path / store.CHECKPOINTS, n, aside)
+            run_store.set_aside_summary()
         elif plan.action == "resume":
             run_store.truncate_after(plan.from_step)  # the steps after the checkpoint are trained again
             run_store.set_aside_summary()             # a finished run trained on: its summary is history

@@ -12,6 +12,8 @@ Layout of a run directory (the contract with sweeps and analysis)::
     metrics.jsonl    one JSON object per optimiser step, keys from workbench.metrics; appended and
                      flushed every step, so a crash keeps everything logged so far
     eval.jsonl       one JSON object per evaluation (``step`` plus ``eval/*`` keys)
+    metrics-before-restart-<time>.jsonl, eval-before-restart-<time>.jsonl
+                     records of an earlier attempt, kept when resume=true found no checkpoint and trained from 0
     summary.json     written once at the end: final eval metrics and the run's config axes (a finished
                      run that resume=true trains on keeps the earlier one as summary-step<N>.json)
     status.json      {"status": "running" | "done" | "failed" | "interrupted", "step": int, "error": str | None, ...}
@@ -30,6 +32,7 @@ import socket
 import time
 import uuid
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -154,7 +157,7 @@ class RunStore:
 
     def _append(self, name: str, record: dict[str, Any]) -> None:
         line = json.dumps({k: _jsonable(v) for k, v in record.items()})
-        with open(self.path / name, "a") as f:
+        with naming(self.path / name), open(self.path / name, "a") as f:
             f.write(line + "\n")
             f.flush()
             os.fsync(f.fileno())
@@ -192,6 +195,20 @@ class RunStore:
             if path.read_bytes() != text.encode():
                 _write_atomic(path, text)
 
+    def set_aside_records(self) -> list[tuple[Path, int]]:
+        """Rename metrics.jsonl and eval.jsonl to ``<name>-before-restart-<time>.jsonl`` (a resume with no
+        checkpoint trains from step 0 again: the records logged before are kept, never dropped); returns
+        (new path, records) for each file moved."""
+        moved = []
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for name in (METRICS, EVAL):
+            path = self.path / name
+            if path.exists():
+                aside = self.path / f"{Path(name).stem}-before-restart-{stamp}.jsonl"
+                os.replace(path, aside)
+                moved.append((aside, sum(1 for _ in read_jsonl(aside))))
+        return moved
+
     def set_aside_summary(self) -> Path | None:
         """Rename summary.json to summary-step<N>.json (a finished run that trains on has no final
         summary until it finishes again; the earlier one is kept, never silently reused)."""
@@ -222,13 +239,32 @@ class RunStore:
         renew_marker(self.path)
 
 
+@contextmanager
+def naming(path: Path) -> Iterator[None]:
+    """Re-raise an OSError from writing ``path`` with the file's name in it (a full disk's ENOSPC from
+    ``write`` or ``fsync`` names no file), so the one-line error says where the write failed."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None and exc.errno is not None:
+            raise type(exc)(exc.errno, exc.strerror, str(path)) from exc
+        raise
+
+
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with naming(path), open(tmp, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            tmp.unlink(missing_ok=True)  # a half-written copy (a full disk) is never left behind
+        except OSError:
+            pass
+        raise
 
 
 def read_jsonl(path: str | os.PathLike) -> Iterator[dict[str, Any]]:
@@ -291,7 +327,34 @@ def is_done(run_dir: str | os.PathLike) -> bool:
     return bool(status) and status.get("status") == DONE and (Path(run_dir) / SUMMARY).exists()
 
 
+# A folder holding any of these is a run directory (or what is left of one): the analysis reads it or says why not.
+RUN_FILES = (MARKER, CONFIG, STATUS, SUMMARY, METRICS)
+
+
+def discover_runs(root: str | os.PathLike) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """(run directories under ``root``, [(folder, why it is left out)]). Symlinked folders are followed (a run
+    linked in from elsewhere counts), each real folder once: a second path to a run already found, or a link
+    loop, is named in the second list. A run directory is not searched further (its checkpoints/ and wandb/
+    hold no runs). Runs written before the marker existed count too: analysis reads them, the workbench never
+    writes them."""
+    root = Path(root)
+    found, left_out, seen = [], [], {}
+    for folder, subdirs, files in os.walk(root, followlinks=True):
+        path = Path(folder)
+        real = path.resolve()
+        if real in seen:
+            left_out.append((path, f"the same folder as {seen[real]} (a symlink to it); read once"))
+            subdirs[:] = []
+            continue
+        seen[real] = path
+        if any(name in files for name in RUN_FILES):
+            found.append(path)
+            subdirs[:] = []
+        else:
+            subdirs.sort()
+    return sorted(found), left_out
+
+
 def find_runs(root: str | os.PathLike) -> list[Path]:
-    """Every run directory (one holding config.yaml) under ``root``, sorted. Runs written before the
-    marker existed count too: analysis reads them, the workbench never writes them."""
-    return sorted(p.parent for p in Path(root).rglob(CONFIG))
+    """Every run directory under ``root``, sorted (``discover_runs``' first list)."""
+    return discover_runs(root)[0]

@@ -1,11 +1,14 @@
-"""Hydra launcher ``hydra/launcher=local``: jobs in ``n_jobs`` worker processes, each of its own.
+"""Hydra launcher ``hydra/launcher=local``: jobs in ``n_jobs`` worker processes, each job in a process of its own.
 
 Hydra's joblib launcher runs jobs in a loky worker pool; when one worker dies (killed, out of memory)
 joblib raises TerminatedWorkerError and the whole multirun stops with no report. Here each of ``n_jobs``
-threads drives one worker process (``python -m hydra_plugins.workbench_launcher.worker``) that runs the
-thread's jobs one after another (so torch is imported once per worker, not once per job). A worker
-that dies fails only the job it was running: the launcher writes that job's jobs.jsonl record (how the
-process ended, its log), starts a fresh worker and the other jobs run on. Ctrl-C or SIGTERM to the
+threads drives one worker process (``python -m hydra_plugins.workbench_launcher.worker``). With ``warm``
+(the default) the worker imports torch, transformers and TRL once and forks a fresh child per job, so a
+job starts warm yet shares no state with the jobs before it; ``warm: false`` starts a new interpreter per
+job. A job whose process dies fails only itself: the launcher writes that job's jobs.jsonl record (how the
+process ended, its log) and the other jobs run on. Each launch keeps its job pickles in a folder of its own,
+``.jobs/<launch id>/``, removed at its end; folders that a dead launcher left are removed at the next launch
+(which holds the sweep folder's lock, so no live launcher owns them) and never read. Ctrl-C or SIGTERM to the
 sweep is passed once to each running worker (its job stops at the next step boundary after a
 checkpoint; a second signal stops it at once); jobs not started yet are reported as interrupted. The
 workers run in their own sessions so that a terminal's Ctrl-C reaches them only through the launcher.
@@ -106,8 +109,9 @@ class RunningTally(dict):
 
 
 class LocalLauncher(Launcher):
-    def __init__(self, n_jobs: int = -1) -> None:
+    def __init__(self, n_jobs: int = -1, warm: bool = True) -> None:
         self.n_jobs = n_jobs
+        self.warm = warm
         self.config: DictConfig | None = None
         self.task_function: TaskFunction | None = None
         self.hydra_context: HydraContext | None = None
@@ -119,29 +123,36 @@ class LocalLauncher(Launcher):
         setup_globals()
         assert self.config is not None and self.hydra_context is not None
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        from workbench import sweep
+
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
-        (sweep_dir / JOBS_SUBDIR).mkdir(parents=True, exist_ok=True)
         workers = self.n_jobs if self.n_jobs and self.n_jobs > 0 else (os.cpu_count() or 1)
-        log.info("Launching %d jobs, %d at a time, each in its own process; sweep output dir: %s",
-                 len(job_overrides), workers, sweep_dir)
+        log.info("Launching %d jobs, %d at a time, each in its own process%s; sweep output dir: %s",
+                 len(job_overrides), workers, " (warm workers)" if self.warm else "", sweep_dir)
         jobs = []
         for i, overrides in enumerate(job_overrides):
             idx = initial_job_idx + i
             cfg = job_config(self.hydra_context, self.config, list(overrides), idx)
             log.info("\t#%d : %s", idx, " ".join(filter_overrides(overrides)))
             jobs.append((idx, list(overrides), cfg))
+        # Another sweeper than the basic one: its points were not checked at the start (workbench.sweep).
+        sweep.refuse_duplicates([o for _, o, _ in jobs], [sweep.resolved_run_dir(c) for _, _, c in jobs])
+        job_dir = launch_jobs_dir(sweep_dir)
         state = Singleton.get_state()
         pending: queue.SimpleQueue = queue.SimpleQueue()
         for job in jobs:
             pending.put(job)
         results = RunningTally(len(jobs))
         with _Forwarder() as forwarder, ThreadPoolExecutor(workers) as pool:
-            for _ in pool.map(lambda _: self._drive(pending, results, state, forwarder, sweep_dir), range(workers)):
-                pass
+            try:
+                for _ in pool.map(lambda _: self._drive(pending, results, state, forwarder, job_dir), range(workers)):
+                    pass
+            finally:
+                _remove_tree(job_dir)
         return [results[idx] for idx, _, _ in jobs]
 
     def _drive(self, pending: queue.SimpleQueue, results: dict, state: Any, forwarder: _Forwarder,
-               sweep_dir: Path) -> None:
+               job_dir: Path) -> None:
         """One thread: run jobs from ``pending`` in one worker process, restarted when it dies."""
         proc = None
         try:
@@ -151,11 +162,17 @@ class LocalLauncher(Launcher):
                 except queue.Empty:
                     return
                 if not forwarder.stopping and (proc is None or proc.poll() is not None):
-                    proc = forwarder.start([sys.executable, "-m", "hydra_plugins.workbench_launcher.worker"])
+                    proc = forwarder.start([sys.executable, "-m", "hydra_plugins.workbench_launcher.worker"]
+                                           + (["--warm"] if self.warm else ["--fresh"]))
                 if forwarder.stopping or proc is None:
                     results.add(idx, lost_job(cfg, overrides, "interrupted", "not started: the sweep was interrupted"))
                     continue
-                results.add(idx, self._run(proc, idx, overrides, cfg, state, sweep_dir))
+                results.add(idx, self._run(proc, idx, overrides, cfg, state, job_dir))
+                if not self.warm:  # a fresh interpreter per job: let this one exit before the next starts
+                    proc.stdin.close()
+                    proc.wait()
+                    forwarder.done(proc)
+                    proc = None
         finally:
             if proc is not None:
                 if proc.poll() is None:
@@ -164,11 +181,11 @@ class LocalLauncher(Launcher):
                 forwarder.done(proc)
 
     def _run(self, proc: subprocess.Popen, idx: int, overrides: list[str], cfg: DictConfig, state: Any,
-             sweep_dir: Path) -> JobReturn:
+             job_dir: Path) -> JobReturn:
         import cloudpickle
 
-        job_in = sweep_dir / JOBS_SUBDIR / f"{idx}.in.pkl"
-        job_out = sweep_dir / JOBS_SUBDIR / f"{idx}.out.pkl"
+        job_in = job_dir / f"{idx}.in.pkl"
+        job_out = job_dir / f"{idx}.out.pkl"
         job_in.write_bytes(cloudpickle.dumps((self.hydra_context, self.task_function, cfg, state)))
         try:
             try:
@@ -179,13 +196,44 @@ class LocalLauncher(Launcher):
             while not job_out.exists() and proc.poll() is None:
                 time.sleep(POLL_S)
             if job_out.exists():
-                return cloudpickle.loads(job_out.read_bytes())
+                ret = cloudpickle.loads(job_out.read_bytes())
+                if isinstance(ret, dict) and "child_ended" in ret:  # a warm worker's child died mid-job
+                    return lost_job(cfg, overrides, "failed",
+                                    f"the job's process (pid {ret['pid']}) {ret['child_ended']} before it finished; "
+                                    f"its run directory keeps what it logged (resume=true continues it)")
+                return ret
             return lost_job(cfg, overrides, "failed",
                               f"the job's process (pid {proc.pid}) {_how_it_ended(proc.returncode)} before it "
                               f"finished; its run directory keeps what it logged (resume=true continues it)")
         finally:
             job_in.unlink(missing_ok=True)
             job_out.unlink(missing_ok=True)
+
+
+def launch_jobs_dir(sweep_dir: Path) -> Path:
+    """``<sweep dir>/.jobs/<launch id>/``, new; removes what dead launches left in .jobs/ (this launch holds
+    the sweep folder's lock, workbench.sweep, so no live launcher on this folder owns them)."""
+    from workbench import sweep
+
+    root = sweep_dir / JOBS_SUBDIR
+    launch = sweep.current_launch() or sweep.new_launch_id()
+    if root.is_dir():
+        for stale in root.iterdir():
+            if stale.name != launch:
+                log.warning("removing %s, left by a launcher that died; its jobs were never reported as results", stale)
+                _remove_tree(stale)
+    path = root / launch
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _remove_tree(path: Path) -> None:
+    import shutil
+
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def job_config(hydra_context: HydraContext, config: DictConfig, overrides: list[str], idx: int,

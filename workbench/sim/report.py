@@ -248,13 +248,18 @@ def main(argv=None) -> str:
     ap.add_argument("root", help="directory holding the runs (e.g. runs)")
     ap.add_argument("--out", default="docs/figures", help="where sim_<sweep>.png and sim_findings.md go")
     args = ap.parse_args(argv)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    from workbench.outputs import FolderRefused, check_report_dir, claim_report_dir
+
+    try:
+        check_report_dir(args.out)
+    except FolderRefused as exc:
+        ap.error(str(exc))
     tables = load_runs(args.root, steps=True)
     runs = tables.runs[(tables.runs["task"] == "bandit") & tables.runs["sweep"].isin(list(AXES))]
     runs = runs.drop_duplicates(["method", "seed", *BASE])
     if runs.empty:
         raise SystemExit(f"no finished sim_* bandit runs under {args.root}: run `make sweep-sim` first")
+    out = claim_report_dir(args.out)
     doc, parts = [], {}
     for sweep, axis in AXES.items():
         part = select(runs, axis)

@@ -94,5 +94,6 @@ class StopCallback(TrainerCallback):
 
     def on_step_end(self, args, state, control, **kwargs):
         if any_rank(self.stop.requested, args.device):
+            self.stop.at_boundary()  # the step ended in time: its checkpoint save may take as long as it needs
             control.should_save = self.stop.save
             control.should_training_stop = True

@@ -128,9 +128,19 @@ def _build(cls, section: str, values: Any):
         raise ConfigError(f"`{section}`: {exc}") from None
 
 
-def _positive_int(name: str, value: Any, minimum: int = 1) -> None:
+# Sizes beyond these cannot work on any machine this runs on, or overflow what they feed (numpy's seed is 32-bit);
+# refused at validation, before the run directory exists, rather than after minutes of growing memory.
+MAX_G = 1024                      # completions per prompt
+MAX_COMPLETIONS_PER_STEP = 65536  # prompts_per_step * G (or train.batch_size)
+MAX_STEPS = 10**8
+MAX_SEED = 2**32 - 1
+
+
+def _positive_int(name: str, value: Any, minimum: int = 1, maximum: int | None = None, why: str = "") -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}.")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name}={value} is above the limit {maximum}{why}.")
 
 
 def load(cfg: DictConfig | dict) -> RunConfig:
@@ -233,18 +243,24 @@ def _check(run: RunConfig) -> None:
         raise ConfigError(f"task.kind={kind!r}; valid values: {', '.join(TASK_KINDS)}.")
     if isinstance(run.G, bool) or not isinstance(run.G, int) or run.G < 2:
         raise ConfigError(f"G={run.G!r}: the group size must be an integer >= 2 (GRPO normalises within groups).")
-    _positive_int("steps", run.steps)
+    _positive_int("G", run.G, 2, MAX_G, " completions per prompt (the papers use 4-16; memory grows with G)")
+    _positive_int("steps", run.steps, maximum=MAX_STEPS)
     for key in ("resume", "overwrite"):
         if not isinstance(getattr(run, key), bool):
             raise ConfigError(f"{key}={getattr(run, key)!r} must be true or false.")
     if run.resume and run.overwrite:
         raise ConfigError("resume=true and overwrite=true contradict each other: resume=true continues the run in "
                           "run_dir, overwrite=true replaces it; choose one.")
-    _positive_int("seed", run.seed, minimum=0)
+    _positive_int("seed", run.seed, 0, MAX_SEED, " (numpy seeds are 32-bit)")
     if run.threads is not None:
-        _positive_int("threads", run.threads)
-    _positive_int("train.prompts_per_step", run.train.prompts_per_step)
+        import os
+
+        _positive_int("threads", run.threads, 1, os.cpu_count() or 1, f": this machine has {os.cpu_count()} CPU cores")
+    _positive_int("train.prompts_per_step", run.train.prompts_per_step, maximum=MAX_COMPLETIONS_PER_STEP)
     bs = run.completions_per_step
+    if isinstance(bs, int) and not isinstance(bs, bool) and bs > MAX_COMPLETIONS_PER_STEP:
+        raise ConfigError(f"{bs} completions per step (train.prompts_per_step * G or train.batch_size) is above the "
+                          f"limit {MAX_COMPLETIONS_PER_STEP}; use fewer prompts per step or a smaller G.")
     if isinstance(bs, bool) or not isinstance(bs, int) or bs < run.G or bs % run.G:
         n = bs // run.G if isinstance(bs, int) and not isinstance(bs, bool) and bs > 0 else 1
         lower, upper = max(n, 1) * run.G, (n + 1) * run.G
@@ -349,7 +365,10 @@ def objective_weights(run: RunConfig, objectives: list[str]) -> list[float]:
                           f"or weights=null for equal weights.")
     if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x >= 0 for x in w):
         raise ConfigError(f"weights={w}: every weight must be a finite number >= 0.")
-    total = float(sum(w))
+    total = float(sum(w))  # inf when it overflows (math.fsum would raise)
+    if not math.isfinite(total):
+        raise ConfigError(f"weights={w}: their sum overflows; only their ratios matter, so scale them down "
+                          f"(e.g. weights=[{', '.join(f'{x / max(w):g}' for x in w)}]).")
     if total <= 0:
         raise ConfigError(f"weights={w} are all 0: at least one objective needs a positive weight.")
     return [float(x) / total for x in w]
@@ -375,13 +394,14 @@ def model_label(path: Any, hub_name: Any) -> str:
 
 
 def launch_dir() -> str:
-    """Hydra's output folder for a single run (conf/config.yaml ``hydra.run.dir``): date/time, except under
-    torchrun, where every rank must share one folder: ``torchrun/<rendezvous id>`` (the same on all ranks)."""
+    """Hydra's output folder for a single run (conf/config.yaml ``hydra.run.dir``): date/time-pid (two runs
+    started in the same second get folders of their own), except under torchrun, where every rank must share one
+    folder: ``torchrun/<rendezvous id>`` (the same on all ranks)."""
     import os
     import time
 
     run_id = os.environ.get("TORCHELASTIC_RUN_ID")
-    return f"torchrun/{run_id}" if run_id else time.strftime("%Y-%m-%d/%H-%M-%S")
+    return f"torchrun/{run_id}" if run_id else time.strftime("%Y-%m-%d/%H-%M-%S") + f"-{os.getpid()}"
 
 
 def register_resolvers() -> None:

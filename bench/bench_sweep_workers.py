@@ -28,8 +28,8 @@ def sweep_once(warm: bool, folder: Path, args) -> tuple[float, float]:
     """(wall seconds, CPU seconds of every child process) of one sweep."""
     cmd = [sys.executable, "-m", "workbench.run", "-m", "-cd", str(ROOT), "+sweeps=math", "logger=none",
            f"hydra.launcher.warm={str(warm).lower()}", f"hydra.sweep.dir={folder / 'sweep'}",
-           f"hydra.sweeper.params.method={args.methods}", f"hydra.sweeper.params.seed={args.seeds}",
-           "hydra.sweeper.params.weights=[0.5,0.5]", f"steps={args.steps}", f"run_dir={folder}/runs/"
+           f"hydra.sweeper.params.method='{args.methods}'", f"hydra.sweeper.params.seed='{args.seeds}'",
+           "hydra.sweeper.params.weights='[0.5,0.5]'", f"steps={args.steps}", f"run_dir={folder}/runs/"
            + "${method.name}-s${seed}"]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()

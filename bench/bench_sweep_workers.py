@@ -7,7 +7,7 @@ transformers and TRL once and forks a fresh child per job) and with `warm=false`
 per job). Rounds alternate the order, so load from other jobs hits both alike. Reported: the sweep's wall time
 per mode (median over rounds) and the ratio warm / fresh, plus the CPU time of all processes.
 Goal (issue 23): ratio <= 0.7.
-Run: .venv/bin/python bench/bench_sweep_workers.py [--rounds 2] [--methods rc,dvao] [--seeds 0,1,2] [--steps 30]
+Run: .venv/bin/python bench/bench_sweep_workers.py [--rounds 1] [--methods rc,ac,dvao] [--seeds 0,1,2,3] [--steps 30]
 """
 from __future__ import annotations
 
@@ -45,9 +45,9 @@ def sweep_once(warm: bool, folder: Path, args) -> tuple[float, float]:
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--methods", default="rc,dvao")
-    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--methods", default="rc,ac,dvao")
+    ap.add_argument("--seeds", default="0,1,2,3")
     ap.add_argument("--steps", type=int, default=30)
     args = ap.parse_args(argv)
     if args.rounds < 1:

@@ -371,6 +371,8 @@ def objective_weights(run: RunConfig, objectives: list[str]) -> list[float]:
     order, not all 0. ``method.only_objective`` (single-reward GRPO) overrides them with a one-hot.
     """
     k = len(objectives)
+    if isinstance(run.weights, dict):  # a schedule: its weights at step 0 (TRL's logged reward only)
+        return weight_schedule(run, objectives)(0)
     if run.method.only_objective is not None:
         i = run.method.only_objective
         if not isinstance(i, int) or not 0 <= i < k:
@@ -378,8 +380,6 @@ def objective_weights(run: RunConfig, objectives: list[str]) -> list[float]:
         return [1.0 if j == i else 0.0 for j in range(k)]
     if run.weights is None:
         return [1.0 / k] * k
-    if isinstance(run.weights, dict):  # a schedule: its weights at step 0 (TRL's logged reward only)
-        return weight_schedule(run, objectives)(0)
     w = run.weights
     if len(w) != k:
         origin = " (task.default_weights)" if w == run.task.get("default_weights") else ""

@@ -54,6 +54,12 @@ def grpo_kwargs(run: RunConfig, weights: list[float], output_dir: str) -> dict[s
         raise ValueError(f"train.batch_size={total} completions cannot be split over {world} processes: use a multiple "
                          f"of {step} (G={run.G} and {world} processes), e.g. train.batch_size={max(step, total // step * step)} "
                          f"or {(total // step + 1) * step}.")
+    if run.train.dynamic_sampling != "off" and (total // world) % run.G:
+        step = run.G * world
+        raise ValueError(f"train.dynamic_sampling={run.train.dynamic_sampling} replaces whole groups, so each of the "
+                         f"{world} processes must hold whole groups: train.batch_size={total} over {world} processes "
+                         f"leaves {total // world} completions each, not a multiple of G={run.G}. Use a multiple of "
+                         f"{step}, e.g. train.batch_size={max(step, total // step * step)}.")
     micro = _micro_batch(total // world, int(model.get("per_device_train_batch_size") or total))
     gpu = torch.cuda.is_available() and not model.get("use_cpu", False)
     dtype = model.get("dtype", "fp32")

@@ -22,6 +22,7 @@ import functools
 import inspect
 import json
 import logging
+import math
 import os
 from typing import Any, Callable, Sequence
 
@@ -222,9 +223,12 @@ class EstimatorGRPOTrainer(GRPOTrainer):
             if all(f.short == 0 for f in fills) or round_ >= self.dynamic_rounds:
                 break
             round_ += 1
-            # Only as many new prompts as the shortest share lacks (every process generates as many: the
-            # rewards are gathered across processes, which needs equal shapes).
-            inputs = self._refill_inputs(max(f.short for f in fills), round_)
+            # As many new prompts as the shortest share lacks, scaled by the share of groups kept so far (so one
+            # round usually suffices), at most a full share; every process generates as many (the rewards are
+            # gathered across processes, which needs equal shapes).
+            kept = sum(len(f.chosen) for f in fills) / (generated // group)
+            short = max(f.short for f in fills)
+            inputs = self._refill_inputs(min(n_local, math.ceil(short / max(kept, 1.0 / n_local))), round_)
         for f in fills:
             f.close()
         rounds = round_ + 1

@@ -210,3 +210,56 @@ def test_each_loss_setting_reaches_grpo_config_and_the_summary(tmp_path):
     assert compose_cfg(["loss=dapo", "train.dynamic_sampling=top_constant"]).run_dir.endswith(
         "dvao-tiny-G8-w0.8-0.2-dapo-ds_top_constant-s0")
     assert compose_cfg([]).run_dir.endswith("dvao-tiny-G8-w0.8-0.2-s0")   # the defaults (trl, off) keep the old names
+
+
+def test_under_two_processes_each_holds_whole_groups_or_the_run_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    run_dir = tmp_path / "split"
+    with pytest.raises(ConfigError, match="must hold whole groups: train.batch_size=12 over 2 processes leaves 6"):
+        validate(fast_cfg(run_dir, "train.prompts_per_step=3", "train.dynamic_sampling=all_constant"))
+    assert not run_dir.exists()
+    from workbench.train.config import load
+    from workbench.train.llm import grpo_kwargs
+
+    spec = load(fast_cfg(run_dir, "train.prompts_per_step=4", "train.dynamic_sampling=all_constant"))
+    assert grpo_kwargs(spec, [0.8, 0.2], str(run_dir))["per_device_train_batch_size"] == 8   # 2 groups each
+
+
+@pytest.mark.slow
+def test_two_processes_build_one_batch_of_kept_groups(tmp_path, tiny_math_dir):
+    """torchrun, 2 CPU ranks (gloo): both ranks hand the estimator the same kept (4, 4, 2) batch, each trains on its
+    slice of it (2 whole groups), and rank 0's logged counts add up."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    args = ["method=dvao", "weights=[0.7,0.3]", "G=4", "steps=3", "train.prompts_per_step=4", "train.save_every=3",
+            "eval.every=0", "++task.eval.n_prompts=8", "++task.eval.n_samples=1", "logger=none", "threads=1",
+            "train.dynamic_sampling=top_constant", f"run_dir={tmp_path / 'run'}"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline", "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           str(ROOT / "tests" / "multiproc_driver.py"), str(tmp_path / "spy"), *args]
+    done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-4000:]
+    spies = [json.loads((tmp_path / "spy" / f"rank{r}.json").read_text()) for r in range(2)]
+    logged = records(tmp_path / "run" / "metrics.jsonl")
+    assert [r["step"] for r in logged] == [1, 2, 3]
+    for step in range(3):
+        gens = [s["generations"][step] for s in spies]
+        assert gens[0]["rewards"] == gens[1]["rewards"]
+        rewards = torch.tensor(gens[0]["rewards"])
+        assert rewards.shape == (4, 4, 2)
+        assert D.drop_mask(rewards, [0.7, 0.3], "top_constant").sum() == logged[step][M.DS_GROUPS_FILLED]
+        expected = advantages.get("dvao")(rewards, torch.tensor([0.7, 0.3])).advantages.reshape(-1)
+        for rank in range(2):
+            mine = expected[rank * 8:(rank + 1) * 8]
+            assert torch.equal(torch.tensor(gens[rank]["advantages"]), mine)
+            seen = sorted(a for loss in spies[rank]["losses"] if loss["step"] == step for a in loss["advantages"])
+            assert seen == sorted(mine.tolist())
+        record = logged[step]
+        assert record[M.DS_GROUPS_GENERATED] - record[M.DS_GROUPS_DROPPED] >= 4
+        assert record[M.DS_EXTRA_COMPLETIONS] == (record[M.DS_GROUPS_GENERATED] - 4) * 4
+    assert sum(r[M.DS_GROUPS_DROPPED] for r in logged) > 0   # the test could have failed

@@ -46,7 +46,7 @@ class WeightSchedule:
         if self.kind == "cosine":
             frac = 0.5 * (1.0 - math.cos(math.pi * frac))
         start, end = self.vectors
-        return [a + (b - a) * frac for a, b in zip(start, end)]
+        return [round(a + (b - a) * frac, 12) for a, b in zip(start, end)]   # no 0.6499999999999999 in summaries
 
     def label(self) -> str:
         """Readable identity of the schedule (the analysis' sweep point, the run directory's name)."""

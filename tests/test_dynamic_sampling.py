@@ -263,3 +263,34 @@ def test_two_processes_build_one_batch_of_kept_groups(tmp_path, tiny_math_dir):
         assert record[M.DS_GROUPS_GENERATED] - record[M.DS_GROUPS_DROPPED] >= 4
         assert record[M.DS_EXTRA_COMPLETIONS] == (record[M.DS_GROUPS_GENERATED] - 4) * 4
     assert sum(r[M.DS_GROUPS_DROPPED] for r in logged) > 0   # the test could have failed
+
+
+def test_the_sampling_analysis_counts_what_the_runs_logged(tmp_path):
+    """analysis.sampling on two hand-made runs: completions per batch, extra share and the ratio to `off`."""
+    import json
+
+    from analysis.load import load_runs
+    from analysis.sampling import per_run, table
+    from workbench import store
+
+    def fake(name, mode, records_):
+        d = tmp_path / name
+        d.mkdir()
+        (d / store.CONFIG).write_text("G: 4\ntrain:\n  prompts_per_step: 2\n  batch_size: null\n")
+        (d / store.STATUS).write_text(json.dumps({"status": "done", "step": len(records_)}))
+        (d / store.SUMMARY).write_text(json.dumps({
+            "method": "rc", "task": "math", "model": "tiny", "seed": 0, "G": 4, "K": 2, "weights": [0.8, 0.2],
+            "objectives": ["accuracy", "length"], "eval_axes": ["accuracy"], "step": len(records_),
+            "eval/accuracy": 0.5, "loss": "dapo", "dynamic_sampling": mode}))
+        (d / store.METRICS).write_text("".join(json.dumps({"step": i + 1, M.REWARD_TOTAL: 0.5, M.STEP_TIME: 1.0, **r})
+                                               + "\n" for i, r in enumerate(records_)))
+
+    fake("off", "off", [{M.zero_spread_frac("accuracy"): 0.5}] * 2)
+    fake("on", "top_constant", [{M.DS_EXTRA_COMPLETIONS: 8.0, M.DS_GROUPS_DROPPED: 2.0, M.STEP_TIME: 2.0},
+                                {M.DS_EXTRA_COMPLETIONS: 0.0, M.DS_GROUPS_DROPPED: 0.0, M.STEP_TIME: 2.0}])
+    tables = load_runs(tmp_path)
+    cells = table(per_run(tables.runs, tables.steps)).set_index("dynamic_sampling")
+    assert cells.loc["off", "completions_per_batch"] == 8 and cells.loc["top_constant", "completions_per_batch"] == 12
+    on = cells.loc["top_constant"]
+    assert on["extra_share"] == 0.5 and on["dropped_per_batch"] == 1.0
+    assert on["completions_vs_off"] == 1.5 and on["step_time_vs_off"] == 2.0

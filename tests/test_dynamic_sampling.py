@@ -294,3 +294,10 @@ def test_the_sampling_analysis_counts_what_the_runs_logged(tmp_path):
     on = cells.loc["top_constant"]
     assert on["extra_share"] == 0.5 and on["dropped_per_batch"] == 1.0
     assert on["completions_vs_off"] == 1.5 and on["step_time_vs_off"] == 2.0
+
+
+def test_the_bandit_refuses_llm_only_settings(tmp_path):
+    for override in ("train.dynamic_sampling=all_constant", "loss=dapo"):
+        with pytest.raises(ConfigError, match="apply to LLM tasks only"):
+            validate(compose_cfg(["task=bandit", "logger=none", f"run_dir={tmp_path / 'b'}", override]))
+    assert not (tmp_path / "b").exists()

@@ -209,6 +209,10 @@ class EstimatorGRPOTrainer(GRPOTrainer):
         rest; workbench/train/dynamic.py). Returns this process's output rows, the batch's (B, G, K) rewards
         (every process, in process order) and the step's dynamic-sampling metrics."""
         world, rank = self.accelerator.num_processes, self.accelerator.process_index
+        if len(inputs) % group:   # e.g. train.extra.steps_per_generation splitting groups across processes
+            raise ValueError(f"train.dynamic_sampling needs whole groups on each process, but this process generates "
+                             f"{len(inputs)} completions per batch with G={group}; drop train.extra's "
+                             "steps_per_generation / generation_batch_size, or turn dynamic sampling off.")
         n_local = len(inputs) // group
         fills = [dynamic.Fill(n_local) for _ in range(world)]
         outputs, grouped, round_, generated = [], [], 0, 0

@@ -189,6 +189,9 @@ def test_off_logs_the_zero_spread_fraction_and_no_dynamic_counts(tmp_path):
     (["train.dynamic_sampling=top_constant", "train.dynamic_sampling_rounds=-1"],
      "train.dynamic_sampling_rounds must be an integer >= 0"),
     (["loss=gspo", "+train.extra.num_iterations=3"], "train.extra.num_iterations=3 contradicts loss=gspo"),
+    (["loss.loss_type=daapo"], "loss.loss_type='daapo': GRPOConfig.loss_type takes one of grpo"),
+    (["loss.num_iterations=x"], "loss.num_iterations='x': GRPOConfig.num_iterations takes a int"),
+    (["loss=dapo", "loss.epsilon_high=-1"], "loss.epsilon_high=-1: GRPOConfig.epsilon_high must be >= 0"),
 ])
 def test_bad_settings_are_refused_before_the_run_directory_exists(tmp_path, overrides, message):
     run_dir = tmp_path / "bad"

@@ -13,7 +13,7 @@ import logging
 import math
 import os
 import statistics
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from transformers import PrinterCallback
@@ -155,29 +155,32 @@ def _check_extra_owned(extra: dict, loss) -> None:
                                     for k in clash) + ": set loss.<key>= (and loss.name=) instead, or drop train.extra.")
 
 
-def _check_choices(args: dict) -> None:
+def _check_choices(args: dict, section: Callable[[str], str] = lambda key: "train.extra") -> None:
+    """Enumerated and ranged GRPOConfig values; ``section(key)`` names where the value was set (train.extra, loss)."""
     for key, allowed in CHOICES.items():
         value = args.get(key)
         if value is not None and value not in allowed:
-            raise ConfigError(f"train.extra.{key}={value!r}: GRPOConfig.{key} takes one of {', '.join(allowed)}.")
+            raise ConfigError(f"{section(key)}.{key}={value!r}: GRPOConfig.{key} takes one of {', '.join(allowed)}.")
     for key, (lo, hi) in RANGES.items():
         value = args.get(key)
         if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
             continue
         if (lo is not None and value < lo) or (hi is not None and value > hi):
             bounds = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
-            raise ConfigError(f"train.extra.{key}={value!r}: GRPOConfig.{key} must be {bounds}.")
+            raise ConfigError(f"{section(key)}.{key}={value!r}: GRPOConfig.{key} must be {bounds}.")
 
 
-def _check_extra_types(extra: dict) -> None:
-    """A ``train.extra`` value whose type cannot be the field's (GRPOConfig itself accepts anything)."""
+def _check_extra_types(extra: dict, section: str = "train.extra") -> None:
+    """A ``train.extra`` (or ``loss``) value whose type cannot be the field's (GRPOConfig itself accepts anything)."""
     defaults = {f.name: f.default for f in dataclasses.fields(GRPOConfig)}
     for key, value in extra.items():
         default = defaults.get(key)
+        if key == "epsilon_high" and default is None:   # Optional[float]: None by default
+            default = 0.0
         kinds = {bool: (bool,), int: (int,), float: (int, float), str: (str,)}.get(type(default))
         if kinds and value is not None and (not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds)):
-            raise ConfigError(f"train.extra.{key}={value!r}: GRPOConfig.{key} takes a {type(default).__name__} "
-                              f"(default {default!r}).")
+            raise ConfigError(f"{section}.{key}={value!r}: GRPOConfig.{key} takes a {type(default).__name__} "
+                              f"(default {defaults.get(key)!r}).")
 
 
 def grpo_config(run: RunConfig, weights: list[float], output_dir: str) -> GRPOConfig:
@@ -196,7 +199,8 @@ def grpo_config(run: RunConfig, weights: list[float], output_dir: str) -> GRPOCo
                           f"`python -c 'import trl; help(trl.GRPOConfig)'` for the valid ones.")
     _check_extra_owned(run.train.extra, run.loss)
     _check_extra_types(run.train.extra)
-    _check_choices(kwargs)
+    _check_extra_types(run.loss.grpo_args(), "loss")
+    _check_choices(kwargs, lambda key: "train.extra" if key in run.train.extra or key not in run.loss.grpo_args() else "loss")
     try:
         return GRPOConfig(**kwargs)
     except (TypeError, ValueError) as exc:

@@ -304,3 +304,20 @@ def test_the_bandit_refuses_llm_only_settings(tmp_path):
         with pytest.raises(ConfigError, match="apply to LLM tasks only"):
             validate(compose_cfg(["task=bandit", "logger=none", f"run_dir={tmp_path / 'b'}", override]))
     assert not (tmp_path / "b").exists()
+
+
+def test_a_run_made_before_the_loss_group_and_dynamic_sampling_resumes(tmp_path):
+    """Its config.yaml lacks `loss` and `train.dynamic_sampling*`: it ran with loss=trl and no dynamic sampling, so
+    resume=true continues it; asking for another loss is still refused as a different run."""
+    import yaml
+
+    run_dir = tmp_path / "old"
+    run(fast_cfg(run_dir))
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    saved.pop("loss")
+    for key in ("dynamic_sampling", "dynamic_sampling_rounds"):
+        saved["train"].pop(key)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(saved))
+    assert run(fast_cfg(run_dir, "steps=3", "resume=true"))["step"] == 3
+    with pytest.raises(ConfigError, match="loss.name: 'trl' in the run dir, 'dapo' now"):
+        run(fast_cfg(run_dir, "steps=4", "resume=true", "loss=dapo"))

@@ -303,9 +303,24 @@ def wandb_row(name: str, state: str, config: dict, summary: dict) -> tuple[dict 
            "task": pick(config.get("task")), "model": pick(config.get("model")), "G": config.get("G"),
            "K": len(objectives), "seed": config.get("seed"), "sweep": config.get("sweep"),
            "objectives": objectives, "eval_axes": eval_axes, "step": summary.get("_step"),
-           "weights": weights_key(config.get("weights"), len(objectives)),
            **{k: summary[k] for k in summary if k.startswith(M.EVAL + "/")}}
-    row["weight"] = float(row["weights"].split(",")[0])
+    weights = config.get("weights")
+    if isinstance(weights, dict):   # a weight schedule: its label is the sweep point (as _summary_row reads it)
+        from workbench.train import schedule
+
+        try:
+            sched = schedule.parse(weights, list(objectives), int(config.get("steps") or 1))
+        except (ValueError, TypeError) as exc:
+            return None, f"its config's weight schedule is invalid ({exc})"
+        row.update(weights=sched.label(), weight_schedule=sched.label(),
+                   weight=float(sched(int(config.get("steps") or 1) - 1)[0]))
+    else:
+        row["weights"] = weights_key(weights, len(objectives))
+        row["weight"] = float(row["weights"].split(",")[0])
+    for axis, default in DEFAULT_AXES.items():   # the loss group and dynamic sampling, from the run's config
+        value = (config.get("loss") or {}).get("name") if axis == "loss" else (config.get("train") or {}).get(axis)
+        if value is not None:
+            row[axis] = value
     return row, None
 
 

@@ -138,3 +138,17 @@ def test_the_analysis_keeps_a_scheduled_run_as_its_own_point(tmp_path):
     runs = load_runs(tmp_path).runs.set_index("run")
     assert runs.loc["static", "weights"] == "0.1,0.9"
     assert runs.loc["ramp", "weights"] == "linear-0.9-0.1-to-0.1-0.9-in4"   # not merged with the static point
+
+
+def test_a_scheduled_w_and_b_run_gets_the_same_sweep_point():
+    from analysis.load import wandb_row
+
+    config = {"method": {"name": "dvao"}, "task": {"name": "math"}, "model": {"name": "tiny"}, "G": 4, "seed": 0,
+              "steps": 4, "weights": {"schedule": "linear", "start": [0.9, 0.1], "end": [0.1, 0.9], "ramp": 4},
+              "loss": {"name": "dapo"}, "train": {"dynamic_sampling": "top_constant"}}
+    summary = {"reward/accuracy/mean": 0.5, "reward/length/mean": 0.4, "eval/accuracy": 0.6, "_step": 4}
+    row, why = wandb_row("r", "finished", config, summary)
+    assert why is None and row["weights"] == "linear-0.9-0.1-to-0.1-0.9-in4" and row["weight"] == pytest.approx(0.3)
+    assert (row["loss"], row["dynamic_sampling"]) == ("dapo", "top_constant")
+    bad = {**config, "weights": {"schedule": "linear", "start": [1, 0]}}
+    assert "weight schedule is invalid" in wandb_row("r", "finished", bad, summary)[1]

@@ -353,7 +353,7 @@ def load_wandb(project: str, entity: str | None = None, *, steps: bool = False, 
                       SkippedRunWarning, stacklevel=2)
     if not rows:
         raise ValueError(f"no finished runs with eval metrics in W&B project {project!r}")
-    runs, duplicates = drop_duplicate_runs(pd.DataFrame(rows))
+    runs, duplicates = drop_duplicate_runs(_fill_default_axes(pd.DataFrame(rows)))
     step_table = pd.concat(history, ignore_index=True) if history else None
     if step_table is not None:
         step_table = step_table[step_table["run"].isin(runs["run"])]

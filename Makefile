@@ -92,6 +92,12 @@ sweep-ablate-noise: install ## ablation: a noisy or miscalibrated auxiliary obje
 sweep-models: install ## ablation: Qwen2.5 0.5B/1.5B/3B (GPU cluster via SLURM only)
 	$(call SWEEP,models)
 
+.PHONY: sweep-loss
+sweep-loss: install ## estimator x TRL loss study (math): rc/ac/gdpo/dvao x grpo/dapo/dr_grpo/gspo x dynamic sampling off/on x 3 seeds (96 runs), then analysis.pareto
+	-$(call SWEEP,loss_study)
+	$(PY) -m analysis.pareto runs/loss_study --out reports/loss_study
+	$(PY) -m analysis.sampling runs/loss_study --out reports/loss_study
+
 .PHONY: sweep-study
 sweep-study: install ## estimator study on the math test bed: every estimator x 3 weights x 5 seeds x 100 steps (150 runs), then analysis.pareto
 	-$(call SWEEP,study_math)

@@ -35,7 +35,11 @@ REQUIRED = ("method", "task", "model", "seed", "objectives", "eval_axes")
 # Config axes that define separate experiments when they vary: pareto and stability split by them,
 # ablation puts the one it studies in columns and splits by the others. (Not seed-dependent values
 # such as the bandit's front_hv, which also sit in summary.json.)
-SPLIT_AXES = ("G", "K", "noise", "noise_scale", "aux_noise", "aux_miscalibration", "correlation", "length_limit")
+SPLIT_AXES = ("G", "K", "noise", "noise_scale", "aux_noise", "aux_miscalibration", "correlation", "length_limit",
+              "loss", "dynamic_sampling")
+# Axes LLM runs record since the loss group and dynamic sampling exist (conf/loss/, train.dynamic_sampling): an older
+# run of the same task and model lacking them ran with these values, so it is not split off into its own panel.
+DEFAULT_AXES = {"loss": "trl", "dynamic_sampling": "off"}
 
 
 # Columns that identify a run rather than its configuration (the rest, minus metric keys, do).
@@ -92,6 +96,11 @@ def _summary_row(run_dir: Path, root: Path, include_incomplete: bool) -> tuple[d
     weights = summary.get("weights")
     row["weights"] = weights_key(weights, len(objectives))
     row["weight"] = float(row["weights"].split(",")[0])
+    schedule = summary.get("weight_schedule")
+    if isinstance(schedule, dict) and isinstance(schedule.get("label"), str):
+        # A scheduled run's sweep point is its schedule, not the weights it ended with: its own point.
+        row["weights"] = schedule["label"]
+        row["weight_schedule"] = schedule["label"]
     for axis in row["eval_axes"]:
         row.setdefault(M.eval_metric(axis), None)
     front = known_front_of(summary, run_dir / SUMMARY)
@@ -201,11 +210,22 @@ def load_runs(root: str | os.PathLike, *, steps: bool = True, include_incomplete
     if runs.empty:
         raise ValueError(f"none of the {len(dirs)} run directories under {root} finished; see the warning above")
     runs = runs.sort_values("run", kind="stable").reset_index(drop=True)
+    runs = _fill_default_axes(runs)
     for col in [c for c in runs.columns if c.startswith(M.EVAL + "/")]:
         runs[col] = pd.to_numeric(runs[col], errors="coerce").astype(float)   # null (NaN in the store) -> NaN
     runs, duplicates = drop_duplicate_runs(runs)
     return RunTables(runs=runs, steps=load_steps(runs) if steps else None, skipped=tuple(skipped),
                      duplicates=duplicates)
+
+
+def _fill_default_axes(runs: pd.DataFrame) -> pd.DataFrame:
+    """DEFAULT_AXES filled in for runs lacking them, within each task and model where some run records them."""
+    for axis, default in DEFAULT_AXES.items():
+        if axis not in runs.columns:
+            continue
+        recorded = runs.groupby(["task", "model"], sort=False)[axis].transform(lambda col: col.notna().any())
+        runs.loc[recorded.astype(bool) & runs[axis].isna(), axis] = default
+    return runs
 
 
 def config_columns(runs: pd.DataFrame) -> list[str]:
@@ -285,9 +305,24 @@ def wandb_row(name: str, state: str, config: dict, summary: dict) -> tuple[dict 
            "task": pick(config.get("task")), "model": pick(config.get("model")), "G": config.get("G"),
            "K": len(objectives), "seed": config.get("seed"), "sweep": config.get("sweep"),
            "objectives": objectives, "eval_axes": eval_axes, "step": summary.get("_step"),
-           "weights": weights_key(config.get("weights"), len(objectives)),
            **{k: summary[k] for k in summary if k.startswith(M.EVAL + "/")}}
-    row["weight"] = float(row["weights"].split(",")[0])
+    weights = config.get("weights")
+    if isinstance(weights, dict):   # a weight schedule: its label is the sweep point (as _summary_row reads it)
+        from workbench.train import schedule
+
+        try:
+            sched = schedule.parse(weights, list(objectives), int(config.get("steps") or 1))
+        except (ValueError, TypeError) as exc:
+            return None, f"its config's weight schedule is invalid ({exc})"
+        row.update(weights=sched.label(), weight_schedule=sched.label(),
+                   weight=float(sched(int(config.get("steps") or 1) - 1)[0]))
+    else:
+        row["weights"] = weights_key(weights, len(objectives))
+        row["weight"] = float(row["weights"].split(",")[0])
+    for axis, default in DEFAULT_AXES.items():   # the loss group and dynamic sampling, from the run's config
+        value = (config.get("loss") or {}).get("name") if axis == "loss" else (config.get("train") or {}).get(axis)
+        if value is not None:
+            row[axis] = value
     return row, None
 
 
@@ -320,7 +355,7 @@ def load_wandb(project: str, entity: str | None = None, *, steps: bool = False, 
                       SkippedRunWarning, stacklevel=2)
     if not rows:
         raise ValueError(f"no finished runs with eval metrics in W&B project {project!r}")
-    runs, duplicates = drop_duplicate_runs(pd.DataFrame(rows))
+    runs, duplicates = drop_duplicate_runs(_fill_default_axes(pd.DataFrame(rows)))
     step_table = pd.concat(history, ignore_index=True) if history else None
     if step_table is not None:
         step_table = step_table[step_table["run"].isin(runs["run"])]

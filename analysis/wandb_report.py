@@ -32,8 +32,9 @@ def panel_spec(objectives, eval_axes) -> dict[str, list[tuple[str, list[str]]]]:
     evals = [M.eval_metric(a) for a in eval_axes]
     return {
         "objectives": [("line", [M.reward_mean(o)]) for o in objectives] + [("line", [M.REWARD_TOTAL])],
-        "weights": [("line", [M.weight(o)]) for o in objectives],
-        "variances": [("line", [M.group_std(o)]) for o in objectives],
+        "weights": [("line", [M.weight(o)]) for o in objectives] + [("line", [M.base_weight(o)]) for o in objectives],
+        "variances": [("line", [M.group_std(o)]) for o in objectives] +
+                     [("line", [M.zero_spread_frac(o)]) for o in objectives],
         "advantages": [("line", [k]) for k in (M.ADV_SQ_MEAN, M.ADV_ABS_MAX, M.ADV_ABS_MEAN, M.ZERO_VAR_FRAC)],
         "train": [("line", [k]) for k in (M.GRAD_NORM, M.LOSS, M.KL, M.COMPLETION_LENGTH, M.STEP_TIME)],
         "eval": [("line", [k]) for k in evals] + [("scatter", [x, y]) for i, x in enumerate(evals) for y in evals[i + 1:]],

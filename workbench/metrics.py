@@ -14,6 +14,7 @@ WEIGHT = "weight"        # per-objective effective weight (DVAO's dynamic w~; st
 ADVANTAGE = "advantage"  # advantage magnitude (the paper's stability claim)
 TRAIN = "train"          # optimisation: loss, grad norm, KL, lengths, timing
 EVAL = "eval"            # held-out per-objective metrics: the Pareto axes
+DYNAMIC = "dynamic"      # dynamic sampling: groups dropped, generations spent (train.dynamic_sampling)
 
 STEP = "step"            # every record in metrics.jsonl / eval.jsonl carries the optimiser step
 
@@ -33,6 +34,17 @@ def weight(objective: str) -> str:
     return f"{WEIGHT}/{objective}/effective"
 
 
+def base_weight(objective: str) -> str:
+    """``objective``'s base weight in use at the step (the configured weights, or a schedule's at that step)."""
+    return f"{WEIGHT}/{objective}/base"
+
+
+def zero_spread_frac(objective: str) -> str:
+    """Fraction of the step's generated groups in which ``objective``'s rewards are all equal (no signal on it);
+    with dynamic sampling, over every group generated in the step, dropped ones included."""
+    return f"{VARIANCE}/{objective}/zero_spread_frac"
+
+
 def eval_metric(name: str) -> str:
     """A held-out metric, e.g. ``eval/accuracy`` or ``eval/length_ok``."""
     return f"{EVAL}/{name}"
@@ -43,6 +55,13 @@ ADV_SQ_MEAN = f"{ADVANTAGE}/sq_mean"            # mean A^2 (Proposition 1: RC gi
 ADV_ABS_MAX = f"{ADVANTAGE}/abs_max"            # max |A| in the batch
 ZERO_VAR_FRAC = f"{ADVANTAGE}/zero_var_frac"    # fraction of groups where every objective is constant
 REWARD_TOTAL = f"{REWARD}/weighted/mean"        # mean of the base-weighted scalar reward
+
+# Dynamic sampling, per generation batch (absent with train.dynamic_sampling=off); counts over every process.
+DS_GROUPS_GENERATED = f"{DYNAMIC}/groups_generated"   # groups generated in the step (every round)
+DS_GROUPS_DROPPED = f"{DYNAMIC}/groups_dropped"       # groups rejected and left out of the batch
+DS_GROUPS_FILLED = f"{DYNAMIC}/groups_filled"         # rejected groups trained on because the round bound was hit
+DS_EXTRA_COMPLETIONS = f"{DYNAMIC}/extra_completions"  # completions generated beyond the configured batch
+DS_ROUNDS = f"{DYNAMIC}/rounds"                       # generation rounds (1 = nothing replaced)
 
 GRAD_NORM = f"{TRAIN}/grad_norm"
 LOSS = f"{TRAIN}/loss"

@@ -75,6 +75,10 @@ def _validate_bandit(spec: C.RunConfig) -> int:
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise C.ConfigError("task=bandit runs in one process; start it with python, not torchrun.")
+    if spec.train.dynamic_sampling != "off" or spec.loss.name != "trl":   # TRL settings: the bandit has its own loop
+        raise C.ConfigError(f"task=bandit trains with its own GRPO update (task.clip, task.epochs; docs/bandit.md): "
+                            f"train.dynamic_sampling={spec.train.dynamic_sampling} and loss={spec.loss.name} apply to "
+                            "LLM tasks only; leave them at off and trl.")
     try:
         env, learner = parse_task(dict(spec.task))
         policy = make_policy(learner.policy, torch.zeros(1, env.features), env.candidates, learner.hidden)

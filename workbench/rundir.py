@@ -41,6 +41,11 @@ log = logging.getLogger(__name__)
 # in runs/sim) must find each other's runs. Everything else in the resolved config is the run's identity.
 MAY_CHANGE_ON_RESUME = ("steps", "resume", "overwrite", "threads", "run_dir", "sweep", "eval.every",
                         "eval.batch_size", "train.save_every", "train.save_limit", "logger")
+# Identity keys added after runs were made: a run directory whose config.yaml lacks one ran with this value (the
+# TRL defaults and no dynamic sampling), so resume=true and a sweep's re-run still find it the same run.
+ADDED_KEYS = {"loss.name": "trl", "loss.loss_type": None, "loss.importance_sampling_level": None, "loss.epsilon": None,
+              "loss.epsilon_high": None, "loss.num_iterations": None, "train.dynamic_sampling": "off",
+              "train.dynamic_sampling_rounds": 4}
 CHECKOUT = CONF_DIR.parent
 SOURCE_DIRS = ("conf", "workbench", "analysis", "tests", "sweeps", "bench", "docs", "hydra_plugins", ".git",
                ".venv")
@@ -107,7 +112,7 @@ _ABSENT = "<absent>"
 
 def identity_diff(saved: dict, now: dict) -> list[tuple[str, Any, Any]]:
     """(key, value in the run dir, value now) for every identity key that differs, sorted by key."""
-    a, b = _flatten(saved), _flatten(now)
+    a, b = {**ADDED_KEYS, **_flatten(saved)}, _flatten(now)
     keys = sorted(k for k in set(a) | set(b) if not may_change(k))
     return [(k, a.get(k, _ABSENT), b.get(k, _ABSENT)) for k in keys if a.get(k, _ABSENT) != b.get(k, _ABSENT)]
 

@@ -96,7 +96,8 @@ def simulate(env: BanditSpec, learner: LearnerSpec, *, estimator: str, weights, 
              check_stop: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Train one policy for ``steps`` updates; returns the final eval metrics plus ``step`` and the median step time.
 
-    weights: (K,) base weights (normalised by the caller or not: only ratios matter for regret).
+    weights: (K,) base weights (normalised by the caller or not: only ratios matter for regret), or a weight schedule
+    (workbench/train/schedule.py): update s uses its weights at step s - 1, each evaluation those of its update.
     Evaluations run every ``eval_every`` updates (0: only at the end) and always once at the end.
     ``check_stop(step)`` runs after every update but the last; it raises to end the run there (a signal).
     """
@@ -109,7 +110,8 @@ def simulate(env: BanditSpec, learner: LearnerSpec, *, estimator: str, weights, 
     policy = make_policy(learner.policy, bandit.features, env.candidates, learner.hidden)
     opt = make_optimizer(learner.optimizer, policy.parameters(), learner.lr)
     gen = torch.Generator().manual_seed(seed)
-    w = torch.as_tensor(list(weights), dtype=torch.float32)
+    schedule = weights if callable(weights) else None    # a weight schedule: weights at step s-1 for update s
+    w = torch.as_tensor(list(schedule(0) if schedule else weights), dtype=torch.float32)
     settings = UpdateSettings(G=G, clip=learner.clip, epochs=learner.epochs, batch_contexts=learner.batch_contexts)
     greedy = learner.eval_policy == "greedy"
     stateful, state = advantages.is_stateful(estimator), None     # a stateful estimator's state, step to step
@@ -117,11 +119,14 @@ def simulate(env: BanditSpec, learner: LearnerSpec, *, estimator: str, weights, 
     for step in range(1, steps + 1):
         t0 = time.perf_counter()
         opts = {**(options or {}), "state": state} if stateful else options
+        if schedule is not None:
+            w = torch.as_tensor(schedule(step - 1), dtype=torch.float32)
         out = update(policy, opt, bandit, fn, w, settings, gen, opts)
         state = out.result.state
         step_times.append(time.perf_counter() - t0)
         if on_log is not None and (step % learner.log_every == 0 or step == steps):
             record = M.estimator_metrics(out.rewards, w, out.result, bandit.objectives)
+            record.update({M.base_weight(o): float(x) for o, x in zip(bandit.objectives, w.tolist())})
             record[M.LOSS] = out.loss
             record[M.STEP_TIME] = step_times[-1]
             on_log(step, record)
@@ -149,15 +154,19 @@ def run_bandit(cfg, logger, check_stop: Callable[[int], None] | None = None) -> 
     if run.train.learning_rate is not None:
         learner = dataclasses.replace(learner, lr=float(run.train.learning_rate))
     objectives = objective_names(env.K)
-    weights = C.objective_weights(run, objectives)
+    schedule = C.weight_schedule(run, objectives)
+    weights = schedule(run.steps - 1)                  # the weights of the last update (regret is scored on them)
     summary: dict[str, Any] = dict(
         method=run.method.name, task=run.task["name"], model=learner.policy, G=run.G, K=env.K, seed=run.seed,
         weights=list(weights), sweep=run.sweep, objectives=objectives, eval_axes=list(objectives),
     )
+    if schedule.scheduled:
+        summary["weight_schedule"] = schedule.record()
     for key, value in run.task.items():   # the bandit's settings are analysis axes (e.g. aux_noise)
         if key not in summary and key not in TASK_ONLY_KEYS and isinstance(value, (int, float, str)):
             summary[key] = value
-    result = simulate(env, learner, estimator=run.method.estimator, options=run.method.options, weights=weights,
+    result = simulate(env, learner, estimator=run.method.estimator, options=run.method.options,
+                      weights=schedule if schedule.scheduled else weights,
                       G=run.G, steps=run.steps, seed=run.seed, eval_every=run.eval.every,
                       on_log=logger.log, on_eval=logger.log_eval, check_stop=check_stop)
     summary.update(result)

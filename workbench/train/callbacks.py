@@ -21,7 +21,7 @@ TRL_KEYS = {
     "completions/mean_length": M.COMPLETION_LENGTH,
     "learning_rate": M.LEARNING_RATE,
 }
-ESTIMATOR_SECTIONS = (M.REWARD, M.VARIANCE, M.WEIGHT, M.ADVANTAGE)
+ESTIMATOR_SECTIONS = (M.REWARD, M.VARIANCE, M.WEIGHT, M.ADVANTAGE, M.DYNAMIC)
 
 
 def train_record(logs: dict[str, float]) -> dict[str, float]:

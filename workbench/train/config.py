@@ -56,6 +56,27 @@ class TrainConfig:
     save_every: int = 20               # checkpoint every N steps (resume=true restarts from the last one)
     save_limit: int = 2                # checkpoints kept on disk
     extra: dict = field(default_factory=dict)  # any other GRPOConfig argument, passed through last
+    dynamic_sampling: str = "off"      # off | all_constant | top_constant (DYNAMIC_SAMPLING; docs/training.md)
+    dynamic_sampling_rounds: int = 4   # extra generation rounds allowed per batch to replace dropped groups
+
+
+DYNAMIC_SAMPLING = ("off", "all_constant", "top_constant")  # workbench/train/dynamic.py
+
+
+@dataclass
+class LossConfig:
+    """The loss settings group (conf/loss/<name>.yaml): GRPOConfig values; null keeps TRL's default (or train.extra's)."""
+    name: str = "trl"                          # the setting's label: run directory, summary axis, plots
+    loss_type: str | None = None               # GRPOConfig.loss_type (TRL 1.16 default: dapo)
+    importance_sampling_level: str | None = None  # token | sequence (GSPO)
+    epsilon: float | None = None               # lower clip range (TRL default 0.2)
+    epsilon_high: float | None = None          # upper clip range (DAPO's clip-higher: 0.28); null = epsilon
+    num_iterations: int | None = None          # optimiser passes per generated batch (TRL default 1)
+
+    def grpo_args(self) -> dict:
+        """The GRPOConfig arguments this setting fixes (its non-null keys)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if f.name != "name" and getattr(self, f.name) is not None}
 
 
 @dataclass
@@ -99,6 +120,7 @@ class RunConfig:
     train: TrainConfig
     eval: EvalConfig
     logger: LoggerConfig
+    loss: LossConfig = field(default_factory=LossConfig)
 
     @property
     def completions_per_step(self) -> int:
@@ -161,12 +183,13 @@ def load(cfg: DictConfig | dict) -> RunConfig:
     if unknown:
         raise ConfigError(f"unknown top-level key(s) {', '.join(unknown)}; valid keys: {', '.join(sorted(top))}.")
     raw.setdefault("plugins", [])
-    missing = sorted(top - set(raw) - {"method", "train", "eval", "logger"})
+    missing = sorted(top - set(raw) - {"method", "train", "eval", "logger", "loss"})
     if missing:
         raise ConfigError(f"missing top-level key(s) {', '.join(missing)} (conf/config.yaml sets them).")
     run = RunConfig(
-        **{k: raw[k] for k in top - {"method", "train", "eval", "logger"}},
+        **{k: raw[k] for k in top - {"method", "train", "eval", "logger", "loss"}},
         method=method,
+        loss=_build(LossConfig, "loss", raw.get("loss")),
         train=_build(TrainConfig, "train", raw.get("train")),
         eval=_build(EvalConfig, "eval", raw.get("eval")),
         logger=_build(LoggerConfig, "logger", raw.get("logger")),
@@ -280,8 +303,22 @@ def _check(run: RunConfig) -> None:
     if not isinstance(run.train.beta, (int, float)) or run.train.beta < 0:
         raise ConfigError(f"train.beta={run.train.beta!r} must be >= 0.")
     _check_logger(run)
-    if run.weights is not None and not isinstance(run.weights, list):
-        raise ConfigError(f"weights={run.weights!r} must be null (equal weights) or a list like [0.3, 0.7].")
+    _check_dynamic_sampling(run.train)
+    if not isinstance(run.loss.name, str) or not NAME.match(run.loss.name):
+        raise ConfigError(f"loss.name={run.loss.name!r}: the loss setting's label; use letters, digits and . _ + -.")
+    if run.weights is not None and not isinstance(run.weights, (list, dict)):
+        raise ConfigError(f"weights={run.weights!r} must be null (equal weights), a list like [0.3, 0.7] or a schedule "
+                          "like {schedule: linear, start: [0.9, 0.1], end: [0.1, 0.9]} (docs/training.md#weight-schedules).")
+
+
+def _check_dynamic_sampling(train: TrainConfig) -> None:
+    if train.dynamic_sampling is False:  # YAML 1.1 reads an unquoted `off` as false
+        train.dynamic_sampling = "off"
+    if train.dynamic_sampling not in DYNAMIC_SAMPLING:
+        raise ConfigError(f"train.dynamic_sampling={train.dynamic_sampling!r}; valid values: {', '.join(DYNAMIC_SAMPLING)} "
+                          "(all_constant drops groups in which every objective is constant, top_constant those in which "
+                          "the highest-weight objective is).")
+    _positive_int("train.dynamic_sampling_rounds", train.dynamic_sampling_rounds, minimum=0)
 
 
 def _check_logger(run: RunConfig) -> None:
@@ -350,6 +387,8 @@ def objective_weights(run: RunConfig, objectives: list[str]) -> list[float]:
     order, not all 0. ``method.only_objective`` (single-reward GRPO) overrides them with a one-hot.
     """
     k = len(objectives)
+    if isinstance(run.weights, dict):  # a schedule: its weights at step 0 (TRL's logged reward only)
+        return weight_schedule(run, objectives)(0)
     if run.method.only_objective is not None:
         i = run.method.only_objective
         if not isinstance(i, int) or not 0 <= i < k:
@@ -374,13 +413,45 @@ def objective_weights(run: RunConfig, objectives: list[str]) -> list[float]:
     return [float(x) / total for x in w]
 
 
+def weight_schedule(run: RunConfig, objectives: list[str]):
+    """The base weights as a function of the step (workbench/train/schedule.py): constant for null or a list
+    (``objective_weights``), else the validated schedule. ConfigError names the bad key."""
+    from workbench.train import schedule
+
+    if not isinstance(run.weights, dict):
+        return schedule.constant(objective_weights(run, objectives))
+    if run.method.only_objective is not None:
+        raise ConfigError(f"method={run.method.name} trains on one objective only (method.only_objective); a weight "
+                          "schedule would have no effect. Give weights as a list, or choose another method.")
+    try:
+        return schedule.parse(run.weights, objectives, run.steps)
+    except ValueError as exc:
+        raise ConfigError(f"{exc} (task {run.task['name']!r} objectives: {objectives})") from None
+
+
 def _weights_slug(weights) -> str:
-    """``null`` -> "equal", [0.3, 0.7] -> "0.3-0.7" (for run directory names)."""
+    """``null`` -> "equal", [0.3, 0.7] -> "0.3-0.7", a schedule -> e.g. "linear-0.9-0.1-to-0.1-0.9" (run directory names)."""
     if weights is None:
         return "equal"
+    if isinstance(weights, (dict, DictConfig)):
+        spec = dict(weights)
+        vec = lambda v: "-".join(f"{float(x):g}" for x in v) if isinstance(v, (list, tuple, ListConfig)) else str(v)  # noqa: E731
+        if spec.get("schedule") == "steps":
+            pieces = zip(spec.get("values") or [], spec.get("at") or [])
+            return "steps-" + "-".join(f"{vec(v)}-at{s}" for v, s in pieces)
+        ramp = f"-in{spec['ramp']}" if spec.get("ramp") is not None else ""
+        return f"{spec.get('schedule')}-{vec(spec.get('start'))}-to-{vec(spec.get('end'))}{ramp}"
     if isinstance(weights, (list, tuple, ListConfig)):
         return "-".join(f"{float(x):g}" for x in weights)
     return str(weights)
+
+
+def _variant_slug(loss: Any, dynamic_sampling: Any) -> str:
+    """The run directory's suffix for a non-default loss setting or dynamic sampling ("" for loss=trl and off, so
+    the directories of runs made before either existed keep their names): e.g. "-dapo-ds_all_constant"."""
+    parts = ([] if loss in (None, "trl") else [str(loss)]) + \
+        ([] if dynamic_sampling in (None, "off", False) else [f"ds_{dynamic_sampling}"])
+    return "".join(f"-{p}" for p in parts)
 
 
 def model_label(path: Any, hub_name: Any) -> str:
@@ -416,6 +487,8 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("wb.model_name", model_label)
     if not OmegaConf.has_resolver("wb.weights"):
         OmegaConf.register_new_resolver("wb.weights", _weights_slug)
+    if not OmegaConf.has_resolver("wb.variant"):
+        OmegaConf.register_new_resolver("wb.variant", _variant_slug)
     if not OmegaConf.has_resolver("wb.or"):
         OmegaConf.register_new_resolver("wb.or", lambda value, default: default if value in (None, "") else value)
     if not OmegaConf.has_resolver("wb.rank_suffix"):

@@ -13,7 +13,7 @@ import logging
 import math
 import os
 import statistics
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from transformers import PrinterCallback
@@ -22,7 +22,7 @@ from trl import GRPOConfig
 from workbench import metrics as M
 from workbench.logger import RunLogger
 from workbench.train.callbacks import EvalCallback, MetricsCallback, StopCallback
-from workbench.train.config import ConfigError, RunConfig
+from workbench.train.config import ConfigError, RunConfig, weight_schedule
 from workbench.train.evaluate import EvalSettings, evaluate
 from workbench.train.trainer import EstimatorGRPOTrainer, guard_reward
 
@@ -59,6 +59,12 @@ def grpo_kwargs(run: RunConfig, weights: list[float], output_dir: str) -> dict[s
         raise ValueError(f"train.batch_size={total} completions cannot be split over {world} processes: use a multiple "
                          f"of {step} (G={run.G} and {world} processes), e.g. train.batch_size={max(step, total // step * step)} "
                          f"or {(total // step + 1) * step}.")
+    if run.train.dynamic_sampling != "off" and (total // world) % run.G:
+        step = run.G * world
+        raise ValueError(f"train.dynamic_sampling={run.train.dynamic_sampling} replaces whole groups, so each of the "
+                         f"{world} processes must hold whole groups: train.batch_size={total} over {world} processes "
+                         f"leaves {total // world} completions each, not a multiple of G={run.G}. Use a multiple of "
+                         f"{step}, e.g. train.batch_size={max(step, total // step * step)}.")
     micro = _micro_batch(total // world, int(model.get("per_device_train_batch_size") or total))
     gpu = torch.cuda.is_available() and not model.get("use_cpu", False)
     dtype = model.get("dtype", "fp32")
@@ -89,6 +95,7 @@ def grpo_kwargs(run: RunConfig, weights: list[float], output_dir: str) -> dict[s
     )
     kwargs[CHECKPOINTING] = gpu and bool(model.get("gradient_checkpointing", False))
     kwargs.update({k: model[k] for k in MODEL_TRAINER_KEYS if model.get(k)})  # unset/false: TRL's default
+    kwargs.update(run.loss.grpo_args())  # the loss group (conf/loss/); train.extra may not contradict it
     kwargs.update(run.train.extra)
     if not gpu:  # NOTES.md: vLLM needs a GPU; generation falls back to transformers' generate
         vllm = sorted(k for k in kwargs if k == "use_vllm" or k.startswith("vllm_"))
@@ -141,35 +148,43 @@ RANGES = {
 GRPO_CONFIG_FILE = "grpo_config.json"   # the effective GRPOConfig, written readable into the run directory
 
 
-def _check_extra_owned(extra: dict) -> None:
+def _check_extra_owned(extra: dict, loss) -> None:
     owned = sorted(set(extra) & set(OWNED))
     if owned:
         raise ConfigError("; ".join(f"train.extra.{k} is set by the workbench: {OWNED[k]}" for k in owned) + ".")
+    fixed = loss.grpo_args()
+    clash = sorted(k for k in set(extra) & set(fixed) if extra[k] != fixed[k])
+    if clash:  # the run would be labelled loss=<name> while training another loss
+        raise ConfigError("; ".join(f"train.extra.{k}={extra[k]!r} contradicts loss={loss.name} ({k}={fixed[k]!r})"
+                                    for k in clash) + ": set loss.<key>= (and loss.name=) instead, or drop train.extra.")
 
 
-def _check_choices(args: dict) -> None:
+def _check_choices(args: dict, section: Callable[[str], str] = lambda key: "train.extra") -> None:
+    """Enumerated and ranged GRPOConfig values; ``section(key)`` names where the value was set (train.extra, loss)."""
     for key, allowed in CHOICES.items():
         value = args.get(key)
         if value is not None and value not in allowed:
-            raise ConfigError(f"train.extra.{key}={value!r}: GRPOConfig.{key} takes one of {', '.join(allowed)}.")
+            raise ConfigError(f"{section(key)}.{key}={value!r}: GRPOConfig.{key} takes one of {', '.join(allowed)}.")
     for key, (lo, hi) in RANGES.items():
         value = args.get(key)
         if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
             continue
         if (lo is not None and value < lo) or (hi is not None and value > hi):
             bounds = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
-            raise ConfigError(f"train.extra.{key}={value!r}: GRPOConfig.{key} must be {bounds}.")
+            raise ConfigError(f"{section(key)}.{key}={value!r}: GRPOConfig.{key} must be {bounds}.")
 
 
-def _check_extra_types(extra: dict) -> None:
-    """A ``train.extra`` value whose type cannot be the field's (GRPOConfig itself accepts anything)."""
+def _check_extra_types(extra: dict, section: str = "train.extra") -> None:
+    """A ``train.extra`` (or ``loss``) value whose type cannot be the field's (GRPOConfig itself accepts anything)."""
     defaults = {f.name: f.default for f in dataclasses.fields(GRPOConfig)}
     for key, value in extra.items():
         default = defaults.get(key)
+        if key == "epsilon_high" and default is None:   # Optional[float]: None by default
+            default = 0.0
         kinds = {bool: (bool,), int: (int,), float: (int, float), str: (str,)}.get(type(default))
         if kinds and value is not None and (not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds)):
-            raise ConfigError(f"train.extra.{key}={value!r}: GRPOConfig.{key} takes a {type(default).__name__} "
-                              f"(default {default!r}).")
+            raise ConfigError(f"{section}.{key}={value!r}: GRPOConfig.{key} takes a {type(default).__name__} "
+                              f"(default {defaults.get(key)!r}).")
 
 
 def grpo_config(run: RunConfig, weights: list[float], output_dir: str) -> GRPOConfig:
@@ -186,9 +201,10 @@ def grpo_config(run: RunConfig, weights: list[float], output_dir: str) -> GRPOCo
         hints = "".join(f" (did you mean {close[k][0]}?)" for k in unknown if close[k])
         raise ConfigError(f"train.extra: {', '.join(unknown)} is not a trl.GRPOConfig argument{hints}; see "
                           f"`python -c 'import trl; help(trl.GRPOConfig)'` for the valid ones.")
-    _check_extra_owned(run.train.extra)
+    _check_extra_owned(run.train.extra, run.loss)
     _check_extra_types(run.train.extra)
-    _check_choices(kwargs)
+    _check_extra_types(run.loss.grpo_args(), "loss")
+    _check_choices(kwargs, lambda key: "train.extra" if key in run.train.extra or key not in run.loss.grpo_args() else "loss")
     try:
         return GRPOConfig(**kwargs)
     except (TypeError, ValueError) as exc:
@@ -208,7 +224,7 @@ def base_summary(run: RunConfig, objectives: list[str], weights: list[float], ev
     summary: dict[str, Any] = dict(
         method=run.method.name, task=run.task["name"], model=run.model["name"], G=run.G, K=len(objectives),
         seed=run.seed, weights=list(weights), sweep=run.sweep, objectives=list(objectives),
-        eval_axes=list(eval_axes),
+        eval_axes=list(eval_axes), loss=run.loss.name, dynamic_sampling=run.train.dynamic_sampling,
     )
     for key, value in run.task.items():  # e.g. `noise` in an ablation: an extra axis for analysis
         if key not in summary and isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -245,6 +261,7 @@ def train_llm(run: RunConfig, task, weights: list[float], logger: RunLogger, arg
     from workbench import models
     from workbench.models import lora
 
+    schedule = weight_schedule(run, task.objectives)   # validated before the run started (run.validate)
     model, tokenizer = models.build(run.model, task)
     write_run_record(logger, args, task)
     settings = eval_settings(run, args.max_completion_length)
@@ -271,7 +288,8 @@ def train_llm(run: RunConfig, task, weights: list[float], logger: RunLogger, arg
         model=model, processing_class=tokenizer, args=args, train_dataset=task.train_dataset(),
         reward_funcs=[guard_reward(fn) for fn in task.reward_funcs()],
         estimator=run.method.estimator, estimator_options=run.method.options,
-        objective_weights=weights, objectives=task.objectives,
+        objective_weights=schedule, objectives=task.objectives,
+        dynamic_sampling=run.train.dynamic_sampling, dynamic_rounds=run.train.dynamic_sampling_rounds,
         callbacks=[MetricsCallback(log_step), EvalCallback(run.eval.every, run_eval), *(callbacks or [])],
         peft_config=lora.peft_config(models.parse(run.model).lora),
     )
@@ -288,7 +306,9 @@ def train_llm(run: RunConfig, task, weights: list[float], logger: RunLogger, arg
         stop.check(step)  # stopped early by a signal: the checkpoint is saved, no final evaluation
     if step not in evaluated:  # the final evaluation, unless the last periodic one was at this step
         run_eval(trainer.model, step)
-    summary = base_summary(run, task.objectives, weights, [a.name for a in task.eval_axes])
+    summary = base_summary(run, task.objectives, schedule(max(run.steps - 1, 0)), [a.name for a in task.eval_axes])
+    if schedule.scheduled:   # the analysis' sweep point (not the weights it ended with)
+        summary["weight_schedule"] = schedule.record()
     summary.update(counts)
     summary["step"] = step
     summary.update(evaluated[step])

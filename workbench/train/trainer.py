@@ -22,6 +22,7 @@ import functools
 import inspect
 import json
 import logging
+import math
 import os
 from typing import Any, Callable, Sequence
 
@@ -32,6 +33,7 @@ from workbench import advantages as registry
 from workbench import metrics as M
 from workbench.tasks.user_rewards import RewardValueError, check_values
 from workbench.tasks.user_rewards import call as call_reward
+from workbench.train import dynamic, schedule
 
 log = logging.getLogger(__name__)
 ESTIMATOR_STATE = "estimator_state.json"   # a stateful estimator's state, saved inside each checkpoint
@@ -113,14 +115,21 @@ class EstimatorGRPOTrainer(GRPOTrainer):
     ``last_estimate`` holds (rewards (B, G, K), AdvantageResult) of the latest generation batch.
     """
 
-    def __init__(self, *args, estimator: str, objective_weights: Sequence[float], objectives: Sequence[str],
-                 estimator_options: dict | None = None, **kwargs):
+    def __init__(self, *args, estimator: str, objective_weights, objectives: Sequence[str],
+                 estimator_options: dict | None = None, dynamic_sampling: str = "off", dynamic_rounds: int = 4,
+                 **kwargs):
         self.estimator_name = estimator
         self.estimator = registry.get(estimator)
         self.estimator_options = dict(estimator_options or {})
-        self.objective_weights = torch.tensor(list(objective_weights), dtype=torch.float32)
+        # A weight schedule (workbench/train/schedule.py) or a static (K,) vector.
+        self.weight_schedule = objective_weights if callable(objective_weights) else schedule.constant(objective_weights)
+        self.weights_in_use = self.weight_schedule(0)   # the base weights of the latest generated batch
+        self.objective_weights = torch.tensor(self.weights_in_use, dtype=torch.float32)
         self.objectives = list(objectives)
+        self.dynamic_sampling = dynamic_sampling
+        self.dynamic_rounds = int(dynamic_rounds)
         self.last_estimate: tuple[torch.Tensor, registry.AdvantageResult] | None = None
+        self.last_dynamic: dict[str, Any] | None = None   # the latest dynamically sampled batch: what happened
         self.estimator_stateful = registry.is_stateful(estimator)
         self.estimator_state: dict[str, torch.Tensor] | None = None
         self._rewards_per_func: torch.Tensor | None = None
@@ -134,12 +143,28 @@ class EstimatorGRPOTrainer(GRPOTrainer):
         self._rewards_per_func = rewards  # (N, K) over all processes, NaN = None
         return rewards
 
+    def _grouped_rewards(self, group: int) -> torch.Tensor:
+        flat = self._rewards_per_func
+        return flat.view(-1, group, flat.shape[1]).float()  # rows of one prompt are consecutive (RepeatSampler)
+
     def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
-        output = super()._generate_and_score_completions(inputs)
         mode = "train" if self.model.training else "eval"
         group = self.num_generations if mode == "train" else (self.num_generations_eval or self.num_generations)
-        flat = self._rewards_per_func
-        rewards = flat.view(-1, group, flat.shape[1]).float()  # rows of one prompt are consecutive (RepeatSampler)
+        if mode == "train":  # the schedule's weights at this step (a resumed run restores global_step)
+            self.weights_in_use = self.weight_schedule(self.state.global_step)
+            self.objective_weights = torch.tensor(self.weights_in_use, dtype=torch.float32)
+        if mode == "train" and self.dynamic_sampling != "off":
+            output, rewards, stats = self._dynamic_batch(inputs, group)
+        else:
+            output = super()._generate_and_score_completions(inputs)
+            rewards = self._grouped_rewards(group)
+            stats = {M.zero_spread_frac(o): float(v) for o, v in
+                     zip(self.objectives, dynamic.constant_objectives(rewards).float().mean(0).tolist())}
+        return self._apply_estimator(output, rewards, mode, stats)
+
+    def _apply_estimator(self, output: dict, rewards: torch.Tensor, mode: str, extra: dict) -> dict:
+        """Put the estimator's advantages for ``rewards`` (B, G, K: the whole batch, every process) into
+        ``output`` (this process's rows) and log its metrics plus ``extra``."""
         weights = self.objective_weights.to(rewards.device)
         options = self.estimator_options
         if self.estimator_stateful:
@@ -159,12 +184,110 @@ class EstimatorGRPOTrainer(GRPOTrainer):
             buffer.pop()
         buffer.extend(all_adv.tolist())
         stats = M.estimator_metrics(rewards, weights, result, self.objectives)
+        stats.update(extra)
         if self._metrics[mode]["frac_reward_zero_std"]:
             self._metrics[mode]["frac_reward_zero_std"][-1] = stats[M.ZERO_VAR_FRAC]
         for key, value in stats.items():
             self._metrics[mode][key].append(value)
         self.last_estimate = (rewards.detach(), result)
         return output
+
+    def _refill_inputs(self, n_prompts: int, round_: int) -> list[dict[str, Any]]:
+        """This process's share of ``n_prompts`` newly drawn training prompts per process, each repeated G times.
+        Drawn with a generator seeded by (seed, step, round), the same on every process and on a resumed run."""
+        data = self.train_dataset
+        world, rank = self.accelerator.num_processes, self.accelerator.process_index
+        gen = torch.Generator().manual_seed(self.args.seed * 1_000_003 + self.state.global_step * 1_009 + round_)
+        total = n_prompts * world
+        order = torch.cat([torch.randperm(len(data), generator=gen) for _ in range(-(-total // len(data)))])
+        mine = order[rank * n_prompts:(rank + 1) * n_prompts].tolist()
+        return [data[int(i)] for i in mine for _ in range(self.num_generations)]
+
+    def _dynamic_batch(self, inputs: list[dict[str, Any]], group: int) -> tuple[dict, torch.Tensor, dict]:
+        """Generate, drop the groups ``self.dynamic_sampling`` rejects and generate again from new prompts until
+        this process's share is full or ``dynamic_rounds`` extra rounds are spent (then dropped groups fill the
+        rest; workbench/train/dynamic.py). Returns this process's output rows, the batch's (B, G, K) rewards
+        (every process, in process order) and the step's dynamic-sampling metrics."""
+        world, rank = self.accelerator.num_processes, self.accelerator.process_index
+        if len(inputs) % group:   # e.g. train.extra.steps_per_generation splitting groups across processes
+            raise ValueError(f"train.dynamic_sampling needs whole groups on each process, but this process generates "
+                             f"{len(inputs)} completions per batch with G={group}; drop train.extra's "
+                             "steps_per_generation / generation_batch_size, or turn dynamic sampling off.")
+        n_local = len(inputs) // group
+        fills = [dynamic.Fill(n_local) for _ in range(world)]
+        outputs, grouped, round_, generated = [], [], 0, 0
+        while True:
+            out = GRPOTrainer._generate_and_score_completions(self, inputs)
+            rewards = self._grouped_rewards(group).view(world, len(inputs) // group, group, -1)
+            generated += rewards.shape[0] * rewards.shape[1] * group
+            outputs.append(out)
+            grouped.append(rewards)
+            for r in range(world):
+                fills[r].add_round(round_, dynamic.drop_mask(rewards[r], self.objective_weights, self.dynamic_sampling))
+            if all(f.short == 0 for f in fills) or round_ >= self.dynamic_rounds:
+                break
+            round_ += 1
+            # As many new prompts as the shortest share lacks, scaled by the share of groups kept so far (so one
+            # round usually suffices), at most a full share; every process generates as many (the rewards are
+            # gathered across processes, which needs equal shapes).
+            kept = sum(len(f.chosen) for f in fills) / (generated // group)
+            short = max(f.short for f in fills)
+            inputs = self._refill_inputs(min(n_local, math.ceil(short / max(kept, 1.0 / n_local))), round_)
+        for f in fills:
+            f.close()
+        rounds = round_ + 1
+        # The batch's rewards, every process's chosen groups in process order (the estimator's input).
+        batch = torch.stack([grouped[rd][r, g] for r in range(world) for rd, g in fills[r].chosen])
+        output = self._select_rows(outputs, fills[rank].chosen, group)
+        everything = torch.cat([g.reshape(-1, group, g.shape[-1]) for g in grouped])
+        const = dynamic.constant_objectives(everything).float().mean(0).tolist()
+        stats = {M.zero_spread_frac(o): float(v) for o, v in zip(self.objectives, const)}
+        n_groups = everything.shape[0]
+        dropped = sum(len(f.dropped) for f in fills)
+        filled = sum(f.filled for f in fills)
+        stats.update({M.DS_GROUPS_DROPPED: float(dropped), M.DS_GROUPS_FILLED: float(filled),
+                      M.DS_EXTRA_COMPLETIONS: float(generated - world * n_local * group),
+                      M.DS_ROUNDS: float(rounds), M.DS_GROUPS_GENERATED: float(n_groups)})
+        if filled:
+            log.warning("dynamic sampling (%s): %d of %d groups still carry no signal after %d extra generation "
+                        "rounds; they are trained on to keep the batch size (raise train.dynamic_sampling_rounds)",
+                        self.dynamic_sampling, filled, world * n_local, self.dynamic_rounds)
+        self.last_dynamic = {"rounds": rounds, "chosen": [list(f.chosen) for f in fills], "dropped": dropped,
+                             "filled": filled, "groups_generated": n_groups, "rewards": everything}
+        return output, batch, stats
+
+    # Row tensors of TRL's output: left-padded prompt side, right-padded completion side (padding value).
+    _LEFT = {"prompt_ids": "pad", "prompt_mask": 0}
+    _RIGHT = {"completion_ids": "pad", "completion_mask": 0, "old_per_token_logps": 0.0, "ref_per_token_logps": 0.0,
+              "sampling_per_token_logps": 0.0, "tool_mask": 1, "importance_sampling_ratio": 1.0}
+
+    def _select_rows(self, outputs: list[dict], chosen: list[tuple[int, int]], group: int) -> dict:
+        """One output dict from the chosen (round, group) rows of several rounds' outputs."""
+        pad_id = self._tokenizer.pad_token_id
+        merged: dict[str, Any] = {}
+        for key, value in outputs[0].items():
+            if key == "num_items_in_batch":
+                continue
+            if not isinstance(value, torch.Tensor) or value.dim() == 0 or value.shape[0] != outputs[0]["advantages"].shape[0]:
+                raise NotImplementedError(f"train.dynamic_sampling cannot regroup TRL's {key!r} output (multimodal "
+                                          "or tool-image batches); use train.dynamic_sampling=off.")
+            parts = [outputs[rd][key][g * group:(g + 1) * group] for rd, g in chosen]
+            if key in self._LEFT or key in self._RIGHT:
+                side = "left" if key in self._LEFT else "right"
+                fill = {**self._LEFT, **self._RIGHT}[key]
+                merged[key] = dynamic.pad_cat(parts, pad_id if fill == "pad" else fill, side) if parts[0].dim() == 2 \
+                    else torch.cat(parts)
+            else:
+                merged[key] = torch.cat(parts)
+        mask = merged["completion_mask"] if "tool_mask" not in merged else merged["completion_mask"] * merged["tool_mask"]
+        merged["num_items_in_batch"] = self.accelerator.gather(mask.sum()).sum()
+        return merged
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        """Every training log carries the base weights in use (those of the batch the step trained on)."""
+        if self.model.training and "loss" in logs:
+            logs = {**logs, **{M.base_weight(o): float(w) for o, w in zip(self.objectives, self.weights_in_use)}}
+        super().log(logs, start_time)
 
     def _save_checkpoint(self, model, trial):
         super()._save_checkpoint(model, trial)

@@ -352,3 +352,28 @@ def test_a_sweep_folder_of_an_older_workbench_is_adopted(tmp_path):
     (folder / outputs.HYDRA_MARKER).unlink()
     with pytest.raises(outputs.FolderRefused, match="multirun.yaml, jobs.jsonl"):
         outputs.claim_hydra_folder(folder, "hydra.sweep.dir")
+
+
+def test_one_signal_stops_a_sweep_of_the_basic_launcher(tmp_path):
+    """Hydra's basic launcher runs every job in its own process: a SIGTERM must end the sweep, not only the
+    job that was running (the next ones are reported interrupted, not started)."""
+    run_dir = tmp_path / "runs"
+    log = tmp_path / "sweep.log"
+    proc = subprocess.Popen([sys.executable, "-m", "workbench.run", "-m", "hydra/launcher=basic",
+                             f"hydra.sweep.dir={tmp_path / 'sweep'}", *BANDIT, "steps=10000000", "seed=0,1,2",
+                             f"run_dir={run_dir}/" + "s${seed}"], cwd=ROOT, env=ENV, stdout=log.open("w"),
+                            stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while not ((run_dir / "s0" / store.METRICS).exists() and (run_dir / "s0" / store.METRICS).stat().st_size):
+            assert time.monotonic() < deadline and proc.poll() is None, log.read_text()[-2000:]
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == 1, log.read_text()[-3000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    out = log.read_text()
+    assert "0 finished, 0 skipped (already done), 0 failed, 3 interrupted" in out, out[-3000:]
+    assert not (run_dir / "s1").exists() and not (run_dir / "s2").exists(), "no job starts after the signal"
+    assert store.run_state(run_dir / "s0").status == store.INTERRUPTED

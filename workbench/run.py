@@ -237,6 +237,12 @@ def write_failure(exc: BaseException) -> str | None:
     return None
 
 
+# Set when a signal stopped a job of a multirun whose jobs run in this very process (Hydra's basic launcher):
+# the jobs after it return "interrupted" without starting. The local launcher's jobs run in processes of
+# their own, and it stops the sweep itself.
+_SWEEP_STOPPED: str | None = None
+
+
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> dict[str, Any]:
     """Hydra entry. In a multirun a job that cannot run returns an outcome instead of raising (busy:
@@ -250,13 +256,19 @@ def main(cfg: DictConfig) -> dict[str, Any]:
     from workbench import distributed, sweep
 
     distributed.setup_launch()  # SLURM tasks / DVAO_ACCELERATE_CONFIG: torch.distributed and DeepSpeed variables
+    global _SWEEP_STOPPED
     run_dir = str(cfg.run_dir)
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    if multirun and _SWEEP_STOPPED:  # Hydra's basic launcher runs the next job in this process: do not start it
+        return {"outcome": sweep.INTERRUPTED, "run_dir": run_dir,
+                "error": f"not started: the sweep was stopped ({_SWEEP_STOPPED})"}
     try:
         outcome, summary = execute(cfg)
     except Interrupted as exc:
         log.error("run %s interrupted: %s (resume=true continues it)", run_dir, exc.reason)
         if multirun:
+            if exc.signum is not None:  # Ctrl-C / SIGTERM stops the sweep, not only this job
+                _SWEEP_STOPPED = exc.reason
             return {"outcome": sweep.INTERRUPTED, "run_dir": run_dir, "error": exc.reason}
         raise SystemExit(exc.exit_code) from None
     except (C.ConfigError, LockBusy) as exc:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis import attainment, compare, indicators, style
+from analysis import attainment, claims, compare, indicators, style
 from analysis.load import slug
 from analysis.stats import mean_interval
 from analysis.tables import fmt, markdown
@@ -207,6 +207,8 @@ def write_outputs(result, out: Path, *, skipped=(), duplicates=()) -> Path:
               "aggregate": result.aggregate, "profile": result.profile, "eaf": result.eaf}
     if len(result.indicators):
         tables["indicators"] = result.indicators
+    if result.claims is not None:
+        tables["claims"] = result.claims
     for stem, table in tables.items():
         table.to_csv(out / f"{stem}.csv", index=False)
     lines = ["# Pareto analysis", "",
@@ -215,6 +217,8 @@ def write_outputs(result, out: Path, *, skipped=(), duplicates=()) -> Path:
              "(seed_hypervolume.csv), then averaged.", "", *_stat_intro(result),
              "Files: " + ", ".join(f"{s}.csv" for s in ["runs", *tables]) + ".", "",
              *_loading_notes(result, skipped, duplicates)]
+    if result.claims is not None:
+        lines += claims.report_lines(result.claims, result.metric, result.plan)
     if len(result.aggregate):
         compare.plot_aggregates(result.aggregate, out / "aggregate", result.level)
         compare.plot_profiles(result.profile, out / "profiles")

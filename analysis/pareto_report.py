@@ -148,7 +148,9 @@ def _stat_intro(result) -> list[str]:
         "Conventions (details: docs/analysis.md): every interval is a "
         f"{pct}% percentile bootstrap over seeds (stratified by panel and method). P(a > b) is the probability",
         "that a seed of a has a larger hypervolume than a seed of b (Mann-Whitney estimate, ties 1/2). Two methods",
-        f"are ranked when that interval excludes 0.5 and the two-sided Mann-Whitney test rejects at {1 - result.level:.2g}.",
+        "are ranked when that interval excludes 0.5 and a two-sided rank test (the paired Wilcoxon signed-rank test",
+        "where both methods ran the same seeds, else Mann-Whitney), Holm-corrected over the panel's pairs, rejects",
+        f"at {1 - result.level:.2g}. Rankings are exploratory: see the claims section for what fresh seeds confirmed.",
         f"Seeds needed per method (two-sided test at that level, power {result.power:g}): the smallest n with",
         "n >= 2 (t_(1-alpha/2, 2n-2) + t_(power, 2n-2))^2 sd^2 / diff^2 (sd: pooled per-seed sd), and at least the",
         "fewest seeds the rank test can reject with; a paired t-test over shared seeds would need",

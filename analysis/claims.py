@@ -362,3 +362,13 @@ def report_lines(table: pd.DataFrame, metric: str, plan: dict | None) -> list[st
             lines.append(f"- {unit}: {winner} confirmed against {', '.join(ok) or 'none'}; not against "
                          f"{', '.join(not_ok)}.")
     return lines + [""]
+
+
+def write_claims(table: pd.DataFrame, metric: str, plan: dict | None, out: Path) -> Path:
+    """``--claims-only``'s outputs: claims.csv and a report.md holding the claims section alone."""
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "claims.csv", index=False)
+    lines = ["# Claims", "", "Written by python -m analysis.pareto --claims-only (no plots or other tables).", "",
+             *report_lines(table, metric, plan)]
+    (out / "report.md").write_text("\n".join(lines))
+    return out / "report.md"

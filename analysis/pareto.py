@@ -169,6 +169,30 @@ def _claims(used: pd.DataFrame, seed_hv: pd.DataFrame, metric: str, plan: dict |
     return C.confirm_claims(scores, plan)
 
 
+def claims_only(runs: pd.DataFrame, *, ref=None, metric: str = C.HYPERVOLUME, plan: dict | None = None,
+                claim_methods=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(runs with ``panel`` and ``unit``, the claims table): ``analyse``'s claims without the rest of the
+    analysis (no bootstrap, attainment or plot), for checking a plan on many runs. Same panels, units and
+    per-seed scores as ``analyse``; a run with a missing eval value is left out, with a warning."""
+    runs = runs.copy()
+    runs["panel"] = panel_labels(runs)
+    kept, seeds = [], []
+    for panel, grp in runs.groupby("panel", sort=True):
+        axes = F.axes_of(grp)
+        grp, _ = F.drop_missing(grp, axes, panel)
+        if grp.empty:
+            continue
+        kept.append(grp)
+        if metric == C.HYPERVOLUME:
+            seeds.append(F.seed_hypervolumes(grp, axes, F.reference_point(len(axes), ref)).assign(panel=panel))
+    if not kept:
+        raise ValueError("every run has a missing (NaN) eval metric; nothing to analyse")
+    used = pd.concat(kept)
+    used["unit"] = C.unit_labels(used, metric)
+    seed_hv = pd.concat(seeds, ignore_index=True) if seeds else None
+    return used, _claims(used, seed_hv, metric, plan, claim_methods)
+
+
 def print_summary(result: ParetoResult) -> None:
     """A rich table per panel: hypervolume mean [CI], front size and points dominated."""
     from rich.console import Console
@@ -210,6 +234,9 @@ def main(argv=None) -> ParetoResult:
                              "column such as eval/regret or eval/length_compliance (one claim unit per weight setting)")
     parser.add_argument("--claim-methods", nargs="+", default=None, metavar="METHOD",
                         help="make claims among these methods only (e.g. rc ac gdpo dvao; default: every method)")
+    parser.add_argument("--claims-only", action="store_true",
+                        help="compute only the claims (claims.csv, report.md's claims, --confirm's plan): no plots or "
+                             "other tables; fast on thousands of runs")
     parser.add_argument("--confirm", type=int, metavar="N", default=None,
                         help=f"write {C.PLAN_FILE} into --out: the claims these seeds make and N fresh seeds to confirm "
                              "them, with the commands that run them")
@@ -225,15 +252,23 @@ def main(argv=None) -> ParetoResult:
         plan = C.read_plan(args.plan) if args.plan else None
         check_out_dir(args.out)
         tables = load_runs(args.runs, steps=False)
-        result = analyse(tables.runs, ref=args.ref, n_boot=args.n_boot, level=args.level, seed=args.seed,
-                         power=args.power, eafdiff=args.eafdiff, metric=args.metric, plan=plan,
-                         claim_methods=args.claim_methods)
-        new_plan = C.make_plan(result.claims, result.runs.dropna(subset=["unit"]), args.metric, args.confirm) \
-            if args.confirm is not None else None
+        if args.claims_only:
+            used, claims = claims_only(tables.runs, ref=args.ref, metric=args.metric, plan=plan,
+                                       claim_methods=args.claim_methods)
+            result = None
+        else:
+            result = analyse(tables.runs, ref=args.ref, n_boot=args.n_boot, level=args.level, seed=args.seed,
+                             power=args.power, eafdiff=args.eafdiff, metric=args.metric, plan=plan,
+                             claim_methods=args.claim_methods)
+            used, claims = result.runs.dropna(subset=["unit"]), result.claims
+        new_plan = C.make_plan(claims, used, args.metric, args.confirm) if args.confirm is not None else None
     except (FileNotFoundError, ValueError) as err:
         parser.error(str(err))
-    report = write_outputs(result, Path(args.out), skipped=tables.skipped, duplicates=tables.duplicates)
-    print_summary(result)
+    if result is None:
+        report = C.write_claims(claims, args.metric, plan, Path(args.out))
+    else:
+        report = write_outputs(result, Path(args.out), skipped=tables.skipped, duplicates=tables.duplicates)
+        print_summary(result)
     if new_plan is not None:
         path = C.write_plan(new_plan, Path(args.out) / C.PLAN_FILE)
         print(f"confirmation plan: {path} ({len(new_plan['claims'])} claims, fresh seeds "
@@ -242,7 +277,7 @@ def main(argv=None) -> ParetoResult:
             print("  " + line)
         print(f"then: python -m analysis.pareto {args.runs} --metric {args.metric} --plan {path}")
     print(f"report: {report}")
-    return result
+    return result if result is not None else claims
 
 
 if __name__ == "__main__":

@@ -136,6 +136,9 @@ def test_pareto_confirm_then_plan_end_to_end(tmp_path, capsys):
     report = (conf / "report.md").read_text()
     assert "confirmed *" in report and "Selection seeds 0-2 (3)" in report and "3-8 (6)" in report
     assert (conf / "claims.csv").exists()
+    fast = pareto.main([str(runs), "--out", str(tmp_path / "fast"), "--plan", str(out / C.PLAN_FILE), "--claims-only"])
+    pd.testing.assert_frame_equal(fast.reset_index(drop=True), result.claims.reset_index(drop=True))
+    assert "confirmed *" in (tmp_path / "fast" / "report.md").read_text()
     with pytest.raises(SystemExit):
         pareto.main([str(runs), "--out", str(conf), "--plan", str(out / C.PLAN_FILE), "--metric", "eval/accuracy"])
     assert "rerun with --metric hypervolume" in capsys.readouterr().err

@@ -102,6 +102,17 @@ def test_confirmation_uses_only_confirmation_seeds():
     assert out.status.tolist() == ["confirmed"] and out["diff"].iloc[0] > 0
 
 
+def test_confirmation_runs_must_share_the_selection_runs_config():
+    runs = pd.DataFrame([{"unit": "u", "method": m, "seed": s, "steps": 200 if s < 3 else st, "front_hv": 0.1 * s}
+                         for m in ("a", "b") for s in range(6) for st in [200]])
+    plan = {"selection_seeds": [0, 1, 2], "confirmation_seeds": [3, 4, 5],
+            "claims": [{"unit": "u", "winner": "a", "other": "b"}]}
+    C.check_same_config(runs, plan)                       # front_hv varies by seed: not configuration
+    runs.loc[(runs.method == "b") & (runs.seed == 4), "steps"] = 100
+    with pytest.raises(ValueError, match=r"u, b: the confirmation runs have steps=\['100', '200'\]"):
+        C.check_same_config(runs, plan)
+
+
 def test_plan_refuses_overlapping_seeds_and_non_plans(tmp_path):
     bad = tmp_path / "confirm.yaml"
     C.write_plan({"metric": "m", "higher_is_better": True, "alpha": 0.05, "selection_seeds": [0, 1, 2],

@@ -247,6 +247,8 @@ def main(argv=None) -> ParetoResult:
         check_settings(args.n_boot, args.level, args.power)
         if args.confirm is not None and args.plan:
             raise ValueError("--confirm writes a new plan and --plan tests an existing one: give one of them")
+        if args.plan and args.claim_methods:
+            raise ValueError("--claim-methods chooses the claims of a new plan; a --plan's claims are fixed: drop it")
         if args.confirm is not None:
             C.fresh_seeds([0], args.confirm)      # refuses N < 1 before anything runs
         plan = C.read_plan(args.plan) if args.plan else None

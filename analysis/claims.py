@@ -114,13 +114,19 @@ def unit_labels(runs: pd.DataFrame, metric: str) -> pd.Series:
     return unit.where(~several, unit + " / weights=" + runs["weights"].astype(str))
 
 
-def _paired(scores: pd.DataFrame, unit: str, a: str, b: str, seeds, higher: bool) -> pd.Series:
-    """a minus b per shared seed (restricted to ``seeds``), signed so that positive favours a."""
-    sel = scores[(scores.unit == unit) & scores.seed.isin(seeds)]
-    va = sel[sel.method == a].set_index("seed").value
-    vb = sel[sel.method == b].set_index("seed").value
-    shared = va.index.intersection(vb.index).sort_values()
-    d = va[shared] - vb[shared]
+def _tables(scores: pd.DataFrame, seeds) -> dict[str, pd.DataFrame]:
+    """Per unit: a seed x method table of the scores, restricted to ``seeds``."""
+    sel = scores[scores.seed.isin(list(seeds))]
+    return {unit: grp.drop_duplicates(["seed", "method"]).pivot(index="seed", columns="method", values="value")
+            for unit, grp in sel.groupby("unit", sort=True)}
+
+
+def _paired(tables: dict, unit: str, a: str, b: str, higher: bool) -> pd.Series:
+    """a minus b per seed both ran (from ``_tables``), signed so that positive favours a."""
+    t = tables.get(unit)
+    if t is None or a not in t or b not in t:
+        return pd.Series(dtype=float)
+    d = (t[a] - t[b]).dropna()
     return d if higher else -d
 
 
@@ -129,15 +135,15 @@ def select_claims(scores: pd.DataFrame, higher: bool, seeds=None) -> pd.DataFram
     other method of the unit (CLAIM_COLUMNS; diff > 0 favours the winner, wins = seeds where it is better,
     p = two-sided exact signed-rank p over shared seeds, p_holm = Holm over every claim of the table)."""
     seeds = sorted(scores.seed.unique()) if seeds is None else sorted(seeds)
-    sel = scores[scores.seed.isin(seeds)]
+    tables = _tables(scores, seeds)
     rows = []
-    for unit, grp in sel.groupby("unit", sort=True):
-        means = grp.groupby("method").value.mean()
+    for unit, t in tables.items():
+        means = t.mean()                                   # over each method's seeds (NaN: did not run)
         if len(means) < 2:
             continue
         winner = means.idxmax() if higher else means.idxmin()
         for other in sorted(m for m in means.index if m != winner):
-            d = _paired(sel, unit, winner, other, seeds, higher)
+            d = _paired(tables, unit, winner, other, higher)
             rows.append(dict(unit=unit, winner=winner, other=other, n=len(d), seeds=[int(s) for s in d.index],
                              diff=float(d.mean()) if len(d) else math.nan, wins=int((d > 0).sum()),
                              p=signed_rank_p(d, "two-sided") if len(d) else math.nan))
@@ -152,9 +158,10 @@ def confirm_claims(scores: pd.DataFrame, plan: dict) -> pd.DataFrame:
     better, p_holm = Holm over all claims of the plan (a claim with no confirmation pair counts as p = 1).
     status: "confirmed" (p_holm <= alpha and diff > 0), "not confirmed", or "not run" (fewer than 2 pairs)."""
     higher, conf = plan["higher_is_better"], plan["confirmation_seeds"]
+    tables = _tables(scores, conf)
     rows = []
     for c in plan["claims"]:
-        d = _paired(scores, c["unit"], c["winner"], c["other"], conf, higher)
+        d = _paired(tables, c["unit"], c["winner"], c["other"], higher)
         rows.append(dict(unit=c["unit"], winner=c["winner"], other=c["other"], n=len(d),
                          seeds=[int(s) for s in d.index], diff=float(d.mean()) if len(d) else math.nan,
                          wins=int((d > 0).sum()), p=signed_rank_p(d, "greater") if len(d) >= 2 else 1.0,

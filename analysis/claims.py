@@ -366,7 +366,7 @@ def report_lines(table: pd.DataFrame, metric: str, plan: dict | None) -> list[st
         ok = grp[grp.status == "confirmed"].other.tolist()
         not_ok = grp[grp.status != "confirmed"].other.tolist()
         if not not_ok:
-            lines.append(f"- {unit}: **{winner} is confirmed best of all {len(grp) + 1} methods** {MARK}")
+            lines.append(f"- {unit}: **{winner} is confirmed best of the {len(grp) + 1} methods compared** {MARK}")
         else:
             lines.append(f"- {unit}: {winner} confirmed against {', '.join(ok) or 'none'}; not against "
                          f"{', '.join(not_ok)}.")

@@ -2,7 +2,9 @@
 
 For each task and model (task alone with --by model; split further by any other varying split axis,
 see analysis.load.SPLIT_AXES), one table per metric: rows are methods, columns the
-levels of the ablated axis, cells the mean +- std over seeds, the best mean in each column in bold.
+levels of the ablated axis, cells the mean +- sample std over seeds (the seed count in each table's title),
+the best mean of a column in bold only where every cell of the column has at least MIN_SEEDS seeds (highest
+mean; lowest for a lower-is-better metric such as eval/regret).
 Metrics: the hypervolume of each seed's points at that level (reference point 0 on every axis, as in
 analysis.pareto; several weight settings at one level form that seed's front) and every final eval
 metric (averaged over a seed's runs at that level). ``--by K`` computes the hypervolume on the eval
@@ -18,13 +20,15 @@ import pandas as pd
 
 from analysis import frontier as F
 from analysis import style
+from analysis.claims import higher_is_better
 from analysis.checks import check_out_dir
 from workbench.outputs import claim_report_dir
 from analysis.load import load_runs, panel_labels, require_columns
-from analysis.tables import best_mask, latex, markdown, mean_std
+from analysis.tables import latex, markdown, mean_std
 
 AXES = {"G": "G", "K": "K", "weight": "weight", "model": "model", "noise": "noise"}
 HV = "hypervolume"
+MIN_SEEDS = 2     # a column whose best mean rests on one seed of some method gets no bold
 
 
 def seed_metrics(runs: pd.DataFrame, by: str, ref=None) -> pd.DataFrame:
@@ -44,14 +48,19 @@ def seed_metrics(runs: pd.DataFrame, by: str, ref=None) -> pd.DataFrame:
 
 
 def summarise(per_seed: pd.DataFrame, by: str) -> pd.DataFrame:
-    """Long table: one row per (panel, metric, method, level) with mean, std, n_seeds and ``best``
-    (highest mean of its column: same panel, metric and level)."""
+    """Long table: one row per (panel, metric, method, level) with mean, std, n_seeds and ``best``: the best
+    mean of its column (same panel, metric and level; highest, or lowest for a lower-is-better metric), and
+    only where every cell of the column has at least MIN_SEEDS seeds, so that no single seed decides it."""
     group = ["panel", "task", "method", by]
     metrics = [HV] + sorted(c for c in per_seed.columns if c.startswith("eval/"))
     long = per_seed.melt(id_vars=[*group, "seed"], value_vars=metrics, var_name="metric").dropna(subset=["value"])
     out = long.groupby([*group, "metric"], sort=False, dropna=False)["value"].agg(
         mean="mean", std=lambda v: v.std(ddof=1), n_seeds="count").reset_index()
-    out["best"] = out["mean"].eq(out.groupby(["panel", by, "metric"], dropna=False)["mean"].transform("max"))
+    column = out.groupby(["panel", by, "metric"], dropna=False)
+    top = pd.Series([m if higher_is_better(metric) else -m for m, metric in zip(out["mean"], out["metric"])],
+                    index=out.index)
+    enough = column["n_seeds"].transform("min") >= MIN_SEEDS
+    out["best"] = top.eq(top.groupby([out.panel, out[by], out.metric], dropna=False).transform("max")) & enough
     return out
 
 
@@ -71,12 +80,21 @@ def tables(summary: pd.DataFrame, by: str):
                 continue
             rows = style.method_order(g.method.unique())
             cols = _level_order(g[by].unique())
-            means = g.pivot(index="method", columns=by, values="mean").reindex(index=rows, columns=cols)
             stds = g.pivot(index="method", columns=by, values="std").reindex(index=rows, columns=cols)
+            means = g.pivot(index="method", columns=by, values="mean").reindex(index=rows, columns=cols)
+            bold = g.pivot(index="method", columns=by, values="best").reindex(index=rows, columns=cols)
             cells = pd.DataFrame({c: [mean_std(means.at[r, c], stds.at[r, c]) for r in rows] for c in cols},
                                  index=pd.Index(rows, name="method"))
             cells.columns = [f"{by}={c}" for c in cols]
-            yield f"{panel}: {metric}", cells, best_mask(means).set_axis(cells.columns, axis=1)
+            lo, hi = int(g.n_seeds.min()), int(g.n_seeds.max())
+            seeds = f"{lo} seed{'s' * (lo > 1)}" if lo == hi else f"{lo}-{hi} seeds"
+            yield (f"{panel}: {metric} (mean ± std over {seeds})", cells,
+                   bold.fillna(False).astype(bool).set_axis(cells.columns, axis=1))
+
+
+def _lower() -> list[str]:
+    from analysis.claims import LOWER_IS_BETTER
+    return [m for m in LOWER_IS_BETTER if m.startswith("eval/")]
 
 
 def main(argv=None) -> pd.DataFrame:
@@ -96,7 +114,11 @@ def main(argv=None) -> pd.DataFrame:
     except (FileNotFoundError, ValueError) as err:
         parser.error(str(err))
     out = claim_report_dir(args.out)
-    md = [f"# Ablation over {args.by}", "", "Mean ± std over seeds; the best mean per column in bold.", ""]
+    md = [f"# Ablation over {args.by}", "",
+          "Cells: the mean over seeds ± the sample std (n - 1) of the per-seed values; each table's title gives the",
+          f"seeds per cell. Bold: the best mean of its column (highest; lowest for {', '.join(_lower())}), marked only",
+          f"where every cell of the column has at least {MIN_SEEDS} seeds. It is descriptive, not a tested difference:",
+          "`python -m analysis.pareto --confirm N` makes claims and confirms them on fresh seeds.", ""]
     tex = []
     for title, cells, bold in tables(summary, by):
         md += [f"## {title}", "", markdown(cells, bold)]

@@ -12,11 +12,13 @@ import pandas as pd
 
 from analysis import stats as S
 from analysis import style
+from analysis.claims import holm, signed_rank_p
 from analysis.tables import fmt
 
 TAUS = np.linspace(0.0, 1.0, 101)   # performance-profile thresholds on the normalised hypervolume
 POI_COLUMNS = ["panel", "method_a", "method_b", "n_a", "n_b", "poi", "ci_lo", "ci_hi", "mw_p", "hv_diff",
-               "sd_pooled", "seeds_needed", "n_paired", "sd_paired", "seeds_needed_paired", "verdict"]
+               "sd_pooled", "seeds_needed", "n_paired", "sd_paired", "seeds_needed_paired", "test", "p", "p_holm",
+               "verdict"]
 
 
 def _values(seed_hv: pd.DataFrame, panel: str, method: str, col: str = "hypervolume") -> pd.Series:
@@ -33,15 +35,25 @@ def _pair(a: pd.Series, b: pd.Series, *, n_boot: int, level: float, seed: int, p
     d = (a[shared] - b[shared]) if len(shared) > 1 else pd.Series(dtype=float)
     sd_d = float(d.std(ddof=1)) if len(d) else float("nan")
     mw_p = S.mann_whitney_p(a.to_numpy(), b.to_numpy())
-    ranked = lo > 0.5 or hi < 0.5
-    verdict = "cannot rank" if not (ranked and mw_p < 1 - level) else ("a > b" if poi > 0.5 else "a < b")
+    # both methods ran on the same seeds (a seed fixes the problem): the paired signed-rank test, which removes
+    # the seed-to-seed spread; otherwise the rank test of two independent samples
+    paired = len(d) >= 2 and len(d) == len(a) == len(b)
+    p = signed_rank_p(d.to_numpy(), "two-sided") if paired else mw_p
+    verdict = _verdict(poi, lo, hi, p, level)
     # the verdict needs the rank test too, which cannot reject below a minimum seed count whatever the effect
     needed = max(S.seeds_needed(diff, sd, level=level, power=power), S.min_seeds_for_rank_test(level))
     return dict(n_a=len(a), n_b=len(b), poi=poi, ci_lo=lo, ci_hi=hi, mw_p=mw_p, hv_diff=diff, sd_pooled=sd,
                 seeds_needed=needed, n_paired=len(d), sd_paired=sd_d,
                 seeds_needed_paired=S.seeds_needed(float(d.mean()) if len(d) else float("nan"), sd_d, paired=True,
                                                    level=level, power=power),
-                verdict=verdict)
+                test="wilcoxon" if paired else "mann-whitney", p=p, p_holm=p, verdict=verdict)
+
+
+def _verdict(poi: float, lo: float, hi: float, p: float, level: float) -> str:
+    """"a > b" / "a < b" when the bootstrap interval of P(a > b) excludes 1/2 and the test's p (Holm-corrected
+    by improvement_table) is below 1 - level; otherwise "cannot rank"."""
+    ranked = (lo > 0.5 or hi < 0.5) and p < 1 - level
+    return ("a > b" if poi > 0.5 else "a < b") if ranked else "cannot rank"
 
 
 def _mirror(row: dict) -> dict:
@@ -59,13 +71,18 @@ def improvement_table(seed_hv: pd.DataFrame, *, n_boot: int = 2000, level: float
     the difference of mean hypervolumes, its spread and the seeds per method needed to detect it with
     probability ``power`` at ``1 - level`` (t-test formula, at least the rank test's minimum), and what a
     paired t-test over the shared seeds would need;
-    verdict "a > b", "a < b" or "cannot rank" (interval excludes 0.5 and Mann-Whitney p < 1 - level)."""
+    test: "wilcoxon" (signed-rank, paired by seed) when both methods ran on the same seeds, else "mann-whitney";
+    p its two-sided p and p_holm that p Holm-corrected over the panel's pairs; verdict "a > b", "a < b" or
+    "cannot rank" (interval excludes 0.5 and p_holm < 1 - level)."""
     rows = []
     for panel, grp in seed_hv.groupby("panel", sort=True):
+        pairs = []
         for a, b in itertools.combinations(style.method_order(grp.method.unique()), 2):
-            row = {"panel": panel, "method_a": a, "method_b": b,
-                   **_pair(_values(seed_hv, panel, a), _values(seed_hv, panel, b), n_boot=n_boot, level=level,
-                           seed=seed, power=power)}
+            pairs.append({"panel": panel, "method_a": a, "method_b": b,
+                          **_pair(_values(seed_hv, panel, a), _values(seed_hv, panel, b), n_boot=n_boot, level=level,
+                                  seed=seed, power=power)})
+        for row, adjusted in zip(pairs, holm([r["p"] for r in pairs])):
+            row.update(p_holm=adjusted, verdict=_verdict(row["poi"], row["ci_lo"], row["ci_hi"], adjusted, level))
             rows += [row, _mirror(row)]
     return pd.DataFrame(rows, columns=POI_COLUMNS)
 
@@ -135,8 +152,10 @@ def verdicts(improvement: pd.DataFrame, panel: str, level: float = 0.95) -> list
             continue
         seen.add(key)
         a, b = row.method_a, row.method_b
+        test = ("paired Wilcoxon" if row.test == "wilcoxon" else "Mann-Whitney")
         est = (f"P({a} > {b}) = {fmt(row.poi, 2)} [{fmt(row.ci_lo, 2)}, {fmt(row.ci_hi, 2)}], "
-               f"Mann-Whitney p = {fmt(row.mw_p, 3)}, {row.n_a} vs {row.n_b} seeds")
+               f"{test} p = {fmt(row.p, 3)} (Holm over the panel's pairs: {fmt(row.p_holm, 3)}), "
+               f"{row.n_a} vs {row.n_b} seeds")
         if row.verdict == "a > b":
             lines.append(f"- **{a} ranks above {b}**: {est}.")
             continue
@@ -147,7 +166,7 @@ def verdicts(improvement: pd.DataFrame, panel: str, level: float = 0.95) -> list
         if row.ci_lo <= 0.5 <= row.ci_hi:
             why = "the interval includes 0.5"
         else:
-            floor = S.smallest_rank_p(row.n_a, row.n_b)
+            floor = 2.0 ** (1 - row.n_paired) if row.test == "wilcoxon" else S.smallest_rank_p(row.n_a, row.n_b)
             why = f"the bootstrap interval excludes 0.5, but the rank test does not reject at {fmt(1 - level, 2)}"
             if floor >= 1 - level:
                 why += f" and cannot: with {row.n_a} vs {row.n_b} seeds no p below {fmt(floor, 3)} is possible"

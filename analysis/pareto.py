@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis import attainment, compare, indicators
+from analysis import attainment, claims as C, compare, indicators
 from analysis import frontier as F
 from analysis import style
 from analysis.checks import check_out_dir
@@ -51,6 +51,9 @@ class ParetoResult:
     excluded: tuple = ()       # runs left out for a NaN eval value: (panel, run)
     level: float = 0.95
     power: float = 0.8
+    claims: pd.DataFrame | None = None   # analysis.claims: select_claims, or confirm_claims with a plan
+    metric: str = C.HYPERVOLUME          # what the claims compare
+    plan: dict | None = None             # the confirmation plan the claims were tested against
 
 
 def check_settings(n_boot: int, level: float, power: float) -> None:
@@ -90,7 +93,8 @@ def _normalise(per_seed: pd.DataFrame, runs: pd.DataFrame, axes: list[str], ref,
 
 
 def analyse(runs: pd.DataFrame, *, ref=None, n_boot: int = 2000, level: float = 0.95, seed: int = 0,
-            power: float = 0.8, eafdiff=None) -> ParetoResult:
+            power: float = 0.8, eafdiff=None, metric: str = C.HYPERVOLUME, plan: dict | None = None,
+            claim_methods=None) -> ParetoResult:
     """Run every Pareto computation on a runs table (analysis.load); pure, no I/O.
 
     Runs are analysed per task and model, and separately per value of any split axis (load.SPLIT_AXES,
@@ -132,16 +136,61 @@ def analyse(runs: pd.DataFrame, *, ref=None, n_boot: int = 2000, level: float = 
         raise ValueError(f"--eafdiff {' '.join(eafdiff)}: no 2-D panel has runs of both; methods present: "
                          f"{', '.join(style.method_order(runs.method.unique()))}")
     used = pd.concat(kept)
+    labels = C.unit_labels(used, metric)
+    used, runs["unit"] = used.assign(unit=labels), labels.reindex(runs.index)
     seed_hv = pd.concat(seeds, ignore_index=True)[["panel", "method", "seed", "hypervolume", "hv_norm", "n_points",
                                                    "task", "model"]]
     kw = dict(n_boot=n_boot, level=level, seed=seed)
+    claims = _claims(used, seed_hv, metric, plan, claim_methods)
     return ParetoResult(
         runs, pd.concat(points, ignore_index=True), pd.concat(hvs, ignore_index=True),
         pd.concat(doms, ignore_index=True), axes_by, refs, seed_hv=seed_hv,
         improvement=compare.improvement_table(seed_hv, power=power, **kw),
         aggregate=compare.aggregate_table(seed_hv, **kw), profile=compare.profile_table(seed_hv, **kw),
         indicators=indicators.indicator_table(used, axes_by), eaf=attainment.eaf_table(used, axes_by),
-        eafdiff=pairs, excluded=tuple(excluded), level=level, power=power)
+        eafdiff=pairs, excluded=tuple(excluded), level=level, power=power, claims=claims, metric=metric, plan=plan)
+
+
+def _claims(used: pd.DataFrame, seed_hv: pd.DataFrame, metric: str, plan: dict | None,
+            claim_methods=None) -> pd.DataFrame:
+    """Selection claims over every seed, or, with a plan, its claims tested on its confirmation seeds."""
+    if plan is not None and plan["metric"] != metric:
+        raise ValueError(f"the plan's claims are on --metric {plan['metric']}; rerun with --metric {plan['metric']}")
+    scores = C.seed_scores(used, metric, seed_hv)
+    if plan is None:
+        if claim_methods:
+            unknown = sorted(set(claim_methods) - set(scores.method))
+            if unknown:
+                raise ValueError(f"--claim-methods {', '.join(unknown)}: no run of that method; methods present: "
+                                 f"{', '.join(style.method_order(scores.method.unique()))}")
+            scores = scores[scores.method.isin(claim_methods)]
+        return C.select_claims(scores, C.higher_is_better(metric))
+    C.check_same_config(used, plan)
+    return C.confirm_claims(scores, plan)
+
+
+def claims_only(runs: pd.DataFrame, *, ref=None, metric: str = C.HYPERVOLUME, plan: dict | None = None,
+                claim_methods=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(runs with ``panel`` and ``unit``, the claims table): ``analyse``'s claims without the rest of the
+    analysis (no bootstrap, attainment or plot), for checking a plan on many runs. Same panels, units and
+    per-seed scores as ``analyse``; a run with a missing eval value is left out, with a warning."""
+    runs = runs.copy()
+    runs["panel"] = panel_labels(runs)
+    kept, seeds = [], []
+    for panel, grp in runs.groupby("panel", sort=True):
+        axes = F.axes_of(grp)
+        grp, _ = F.drop_missing(grp, axes, panel)
+        if grp.empty:
+            continue
+        kept.append(grp)
+        if metric == C.HYPERVOLUME:
+            seeds.append(F.seed_hypervolumes(grp, axes, F.reference_point(len(axes), ref)).assign(panel=panel))
+    if not kept:
+        raise ValueError("every run has a missing (NaN) eval metric; nothing to analyse")
+    used = pd.concat(kept)
+    used["unit"] = C.unit_labels(used, metric)
+    seed_hv = pd.concat(seeds, ignore_index=True) if seeds else None
+    return used, _claims(used, seed_hv, metric, plan, claim_methods)
 
 
 def print_summary(result: ParetoResult) -> None:
@@ -180,19 +229,57 @@ def main(argv=None) -> ParetoResult:
     parser.add_argument("--eafdiff", nargs=2, metavar=("A", "B"), default=None,
                         help="the two methods whose EAF difference is plotted (default: dvao against its best "
                              "rival by mean hypervolume, else the two best methods)")
+    parser.add_argument("--metric", default=C.HYPERVOLUME,
+                        help="what claims compare: 'hypervolume' (per seed over a panel's weights; default) or an eval "
+                             "column such as eval/regret or eval/length_compliance (one claim unit per weight setting)")
+    parser.add_argument("--claim-methods", nargs="+", default=None, metavar="METHOD",
+                        help="make claims among these methods only (e.g. rc ac gdpo dvao; default: every method)")
+    parser.add_argument("--claims-only", action="store_true",
+                        help="compute only the claims (claims.csv, report.md's claims, --confirm's plan): no plots or "
+                             "other tables; fast on thousands of runs")
+    parser.add_argument("--confirm", type=int, metavar="N", default=None,
+                        help=f"write {C.PLAN_FILE} into --out: the claims these seeds make and N fresh seeds to confirm "
+                             "them, with the commands that run them")
+    parser.add_argument("--plan", default=None, metavar="FILE",
+                        help=f"a {C.PLAN_FILE} written by --confirm: test its claims on its confirmation seeds alone")
     args = parser.parse_args(argv)
     try:
         check_settings(args.n_boot, args.level, args.power)
+        if args.confirm is not None and args.plan:
+            raise ValueError("--confirm writes a new plan and --plan tests an existing one: give one of them")
+        if args.plan and args.claim_methods:
+            raise ValueError("--claim-methods chooses the claims of a new plan; a --plan's claims are fixed: drop it")
+        if args.confirm is not None:
+            C.fresh_seeds([0], args.confirm)      # refuses N < 1 before anything runs
+        plan = C.read_plan(args.plan) if args.plan else None
         check_out_dir(args.out)
         tables = load_runs(args.runs, steps=False)
-        result = analyse(tables.runs, ref=args.ref, n_boot=args.n_boot, level=args.level, seed=args.seed,
-                         power=args.power, eafdiff=args.eafdiff)
+        if args.claims_only:
+            used, claims = claims_only(tables.runs, ref=args.ref, metric=args.metric, plan=plan,
+                                       claim_methods=args.claim_methods)
+            result = None
+        else:
+            result = analyse(tables.runs, ref=args.ref, n_boot=args.n_boot, level=args.level, seed=args.seed,
+                             power=args.power, eafdiff=args.eafdiff, metric=args.metric, plan=plan,
+                             claim_methods=args.claim_methods)
+            used, claims = result.runs.dropna(subset=["unit"]), result.claims
+        new_plan = C.make_plan(claims, used, args.metric, args.confirm) if args.confirm is not None else None
     except (FileNotFoundError, ValueError) as err:
         parser.error(str(err))
-    report = write_outputs(result, Path(args.out), skipped=tables.skipped, duplicates=tables.duplicates)
-    print_summary(result)
+    if result is None:
+        report = C.write_claims(claims, args.metric, plan, Path(args.out))
+    else:
+        report = write_outputs(result, Path(args.out), skipped=tables.skipped, duplicates=tables.duplicates)
+        print_summary(result)
+    if new_plan is not None:
+        path = C.write_plan(new_plan, Path(args.out) / C.PLAN_FILE)
+        print(f"confirmation plan: {path} ({len(new_plan['claims'])} claims, fresh seeds "
+              f"{new_plan['confirmation_seeds'][0]}-{new_plan['confirmation_seeds'][-1]}); run:")
+        for line in new_plan["commands"]:
+            print("  " + line)
+        print(f"then: python -m analysis.pareto {args.runs} --metric {args.metric} --plan {path}")
     print(f"report: {report}")
-    return result
+    return result if result is not None else claims
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis import attainment, compare, indicators, style
+from analysis import attainment, claims, compare, indicators, style
 from analysis.load import slug
 from analysis.stats import mean_interval
 from analysis.tables import fmt, markdown
@@ -149,7 +149,9 @@ def _stat_intro(result) -> list[str]:
         "Conventions (details: docs/analysis.md): every interval is a "
         f"{pct}% percentile bootstrap over seeds (stratified by panel and method). P(a > b) is the probability",
         "that a seed of a has a larger hypervolume than a seed of b (Mann-Whitney estimate, ties 1/2). Two methods",
-        f"are ranked when that interval excludes 0.5 and the two-sided Mann-Whitney test rejects at {1 - result.level:.2g}.",
+        "are ranked when that interval excludes 0.5 and a two-sided rank test (the paired Wilcoxon signed-rank test",
+        "where both methods ran the same seeds, else Mann-Whitney), Holm-corrected over the panel's pairs, rejects",
+        f"at {1 - result.level:.2g}. Rankings are exploratory: see the claims section for what fresh seeds confirmed.",
         f"Seeds needed per method (two-sided test at that level, power {result.power:g}): the smallest n with",
         "n >= 2 (t_(1-alpha/2, 2n-2) + t_(power, 2n-2))^2 sd^2 / diff^2 (sd: pooled per-seed sd), and at least the",
         "fewest seeds the rank test can reject with; a paired t-test over shared seeds would need",
@@ -208,6 +210,8 @@ def write_outputs(result, out: Path, *, skipped=(), duplicates=()) -> Path:
               "aggregate": result.aggregate, "profile": result.profile, "eaf": result.eaf}
     if len(result.indicators):
         tables["indicators"] = result.indicators
+    if result.claims is not None:
+        tables["claims"] = result.claims
     for stem, table in tables.items():
         table.to_csv(out / f"{stem}.csv", index=False)
     lines = ["# Pareto analysis", "",
@@ -216,6 +220,8 @@ def write_outputs(result, out: Path, *, skipped=(), duplicates=()) -> Path:
              "(seed_hypervolume.csv), then averaged.", "", *_stat_intro(result),
              "Files: " + ", ".join(f"{s}.csv" for s in ["runs", *tables]) + ".", "",
              *_loading_notes(result, skipped, duplicates)]
+    if result.claims is not None:
+        lines += claims.report_lines(result.claims, result.metric, result.plan)
     if len(result.aggregate):
         compare.plot_aggregates(result.aggregate, out / "aggregate", result.level)
         compare.plot_profiles(result.profile, out / "profiles")

@@ -37,15 +37,17 @@ COLORS = {
     "rc_shrink": "#1F5D5A",        # RC's child: dark teal (a lighter blue than rc would lack the contrast)
     "dvao_shrink": "#8C1C13",      # DVAO's children: dark red and red
     "dvao_shrink_ema": "#CD0106",
+    "jspo": "#737AFC",             # the shrinkage paper's own estimator: periwinkle, apart from rc_shrink's teal
 }
 MARKERS = {"rc": "o", "ac": "s", "gdpo": "^", "dvao": "D", "grpo_nostd": "v", "single": "X",
-           "mo_grpo": "p", "gd2po": ">", "rdpo": "P", "rc_shrink": "h", "dvao_shrink": "d", "dvao_shrink_ema": "*"}
+           "mo_grpo": "p", "gd2po": ">", "rdpo": "P", "rc_shrink": "h", "dvao_shrink": "d", "dvao_shrink_ema": "*",
+           "jspo": (8, 1, 0)}
 # Line styles of curves (stability, profiles, attainment): when curves coincide (the static weights of
 # rc, ac and gdpo) the dashes of the upper ones leave the lower ones visible.
 LINESTYLES = {"rc": "-", "ac": (0, (5, 2)), "gdpo": (0, (1.5, 1.5)), "dvao": "-", "grpo_nostd": (0, (6, 2, 1.5, 2)),
               "single": (0, (3, 3)), "mo_grpo": (0, (8, 3)), "gd2po": (0, (4, 1.5, 1.5, 1.5, 1.5, 1.5)),
               "rdpo": (0, (2, 3)), "rc_shrink": (0, (10, 2)), "dvao_shrink": (0, (5, 1.5, 1.5, 1.5)),
-              "dvao_shrink_ema": (0, (1, 2.5))}
+              "dvao_shrink_ema": (0, (1, 2.5)), "jspo": (0, (3, 1, 1, 1, 1, 1))}
 
 # A method named in no list above (an ad-hoc config) still gets a stable colour, marker and line style: a
 # hash of the name (not its position in some list) picks each, so it is the same in every figure and every

@@ -10,7 +10,7 @@ from workbench import advantages
 from workbench.advantages import AdvantageResult, get, names, register
 
 NAN = math.nan
-ALL = ["ac", "dvao", "dvao_shrink", "gd2po", "gdpo", "grpo_nostd", "mo_grpo", "rc", "rc_shrink", "rdpo"]
+ALL = ["ac", "dvao", "dvao_shrink", "gd2po", "gdpo", "grpo_nostd", "jspo", "mo_grpo", "rc", "rc_shrink", "rdpo"]
 
 
 # ---- registry -------------------------------------------------------------------------------------
@@ -225,7 +225,9 @@ def test_equal_values_give_exactly_zero_signal(dtype, with_missing):
     Exceptions, pinned on purpose: RC and grpo_nostd follow TRL, where a missing objective counts as 0
     in the weighted sum s, so the completion missing one reward is pushed below its group. rc_shrink
     does the same, and then (its point) shrinks every other group's baseline toward the batch's: each
-    of those constant groups gets one shared nonzero value (tests/test_advantages_zoo.py has the formula)."""
+    of those constant groups gets one shared nonzero value (tests/test_advantages_zoo.py has the formula).
+    jspo (the shrinkage paper's own estimator) gives every constant group lam (m_i - mu): one value per group,
+    nonzero once some group varies (the missing value here)."""
     gen = torch.Generator().manual_seed(21)
     for g in (2, 3, 7, 16, 33, 64):
         values = torch.rand(6, 1, 3, generator=gen, dtype=torch.float64).to(dtype)
@@ -238,6 +240,10 @@ def test_equal_values_give_exactly_zero_signal(dtype, with_missing):
             if with_missing and name == "rc_shrink":
                 assert res.diagnostics["shrinkage"] > 0 and res.advantages[0, 0] < res.advantages[0, 1]
                 assert (res.advantages[1:] == res.advantages[1:, :1]).all(), (name, g)   # one value per group
+            elif name == "jspo":
+                assert (res.advantages[1:] == res.advantages[1:, :1]).all(), (name, g)   # one value per group
+                # lam = V / (V + S + eps) with V the groups' noise: 0 when every group is constant
+                assert (res.advantages[1:].abs().max() > 0) == with_missing, (name, g)
             elif with_missing and name in ("rc", "grpo_nostd"):
                 assert (res.advantages[1:] == 0).all() and res.advantages[0, 0] < 0, (name, g)
             else:

@@ -16,8 +16,20 @@ from analysis.load import load_runs
 from workbench.store import SUMMARY
 
 
-def verdict(a, b, n_boot=1000):
-    return compare._pair(pd.Series(a), pd.Series(b), n_boot=n_boot, level=0.95, seed=0, power=0.8)
+def verdict(a, b, n_boot=1000, paired=False):
+    """One pair's numbers; unpaired (disjoint seeds: the Mann-Whitney test) unless ``paired``."""
+    b_seeds = range(len(b)) if paired else range(1000, 1000 + len(b))
+    return compare._pair(pd.Series(a), pd.Series(b, index=b_seeds), n_boot=n_boot, level=0.95, seed=0, power=0.8)
+
+
+def test_shared_seeds_use_the_paired_signed_rank_test():
+    """The same 5 seeds: a consistent lead gets the paired test, whose 5-pair floor (0.0625) blocks a verdict;
+    6 pairs can pass (0.031)."""
+    row = verdict([0.90, 0.91, 0.92, 0.93, 0.94], [0.50, 0.51, 0.52, 0.53, 0.54], paired=True)
+    assert row["test"] == "wilcoxon" and row["p"] == pytest.approx(0.0625) and row["verdict"] == "cannot rank"
+    row = verdict(np.arange(6) + 1.0, np.zeros(6), paired=True)
+    assert row["p"] == pytest.approx(st.wilcoxon(np.arange(6) + 1.0).pvalue) and row["verdict"] == "a > b"
+    assert verdict([0.9, 0.8, 0.7], [0.1, 0.2, 0.3])["test"] == "mann-whitney"
 
 
 @pytest.mark.parametrize("seed", range(4))

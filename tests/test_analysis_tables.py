@@ -91,6 +91,25 @@ def test_ablation_cli_tables_match_the_summaries(ablation_runs, tmp_path, by, ot
     assert tex.count(r"\begin{tabular}") == 2 * 3 and r"\textbf{" in tex and r"$\pm$" in tex
 
 
+def test_ablation_bolds_nothing_one_seed_decides_and_says_what_cells_are(tmp_path):
+    root = tmp_path / "runs"
+    synthetic.write_sweep(root, methods=("rc", "dvao"), w0s=(0.5,), seeds=(0,), steps=4, G=2)
+    synthetic.write_sweep(root, methods=("rc", "dvao"), w0s=(0.5,), seeds=(0, 1), steps=4, G=8)
+    summary = ablation.main([str(root), "--by", "G", "--out", str(tmp_path / "out")])
+    assert not summary[summary.G == 2].best.any()                   # one seed per cell at G = 2: no bold
+    assert set(summary[(summary.G == 8) & summary.best].method) == {"dvao"}
+    md = (tmp_path / "out" / "ablation_G.md").read_text()
+    assert "sample std (n - 1)" in md and "(mean ± std over 1-2 seeds)" in md
+
+
+def test_ablation_marks_the_lowest_regret(tmp_path):
+    per_seed = pd.DataFrame([{"panel": "p", "task": "bandit", "method": m, "G": 4, "seed": s,
+                              "hypervolume": 0.5, "eval/regret": r + 0.001 * s}
+                             for m, r in (("rc", 0.01), ("dvao", 0.02)) for s in (0, 1)])
+    best = ablation.summarise(per_seed, "G").set_index(["metric", "method"]).best
+    assert best[("eval/regret", "rc")] and not best[("eval/regret", "dvao")]
+
+
 def test_ablation_rejects_an_axis_the_runs_lack(tmp_path, capsys):
     synthetic.write_run(tmp_path / "runs", method="rc", steps=4)
     with pytest.raises(SystemExit):

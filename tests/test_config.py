@@ -29,7 +29,7 @@ def test_every_group_option_composes_and_validates(group):
 
 def test_method_names_match_files_and_estimators():
     assert set(C.choices("method")) == {"rc", "ac", "gdpo", "dvao", "grpo_nostd", "single", "gd2po", "rdpo", "mo_grpo",
-                                        "rc_shrink", "dvao_shrink", "dvao_shrink_ema", "custom"}
+                                        "rc_shrink", "dvao_shrink", "dvao_shrink_ema", "jspo", "custom"}
     for name in set(C.choices("method")) - {"custom"}:
         spec = C.load(compose_cfg([f"method={name}"]))
         assert spec.method.name == name and spec.method.estimator in advantages.names()

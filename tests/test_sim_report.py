@@ -28,6 +28,8 @@ def test_paired_interval_sees_a_small_shift_through_large_seed_noise():
     assert list(s["level"].unique()) == [2, 4] == levels(runs, "G")
     win = s[s["winner"]]
     assert set(win["method"]) == {"a"} and win["clear"].all()
+    text = markdown(s, "G", "title")       # clear on these seeds is marked †; * is kept for "confirmed"
+    assert text.count("**†") == 2 and "*" not in text.replace("**", "")
 
 
 def test_no_clear_winner_when_methods_tie_and_markdown_marks_best():
@@ -49,7 +51,7 @@ def test_variant_table_compares_with_dvao_and_the_best_of_the_four():
     lines = table.splitlines()
     assert lines[0].startswith("| G | variant | minus dvao |") and len(lines) == 3
     # dvao_shrink is 0.20 below dvao and 0.05 below ac (the best of the four), on every seed: both clear
-    assert lines[2].startswith("| 4 | dvao_shrink | -0.20000 [-0.20000, -0.20000]* | ac | -0.05000 [-0.05000, -0.05000]* |")
+    assert lines[2].startswith("| 4 | dvao_shrink | -0.20000 [-0.20000, -0.20000]† | ac | -0.05000 [-0.05000, -0.05000]† |")
 
 
 def test_dvao_poi_counts_paired_wins_for_a_lower_is_better_metric():

@@ -22,8 +22,11 @@ Conventions (each a choice; the code's own value in brackets):
   authors' released training scripts (both reward settings) pass tau = 0.8 instead.
 - rho is computed on the *weighted* contributions w_k A_k, the terms whose sum is the advantage, so
   an objective with weight 0 can never cause a conflict [the code has no weights: equal weights].
-  rho is computed without an eps: a completion with every A_k = 0 has nothing to cancel and is kept
-  [the code adds 1e-8 to the denominator and treats |A_k| <= 1e-8 as 0].
+- Ties, as the authors' code: a completion is a conflict only when some c_k > ratio_eps and some
+  c_k < -ratio_eps, and it is dropped when |sum c| < threshold (sum |c| + ratio_eps), ratio_eps = 1e-8
+  [``_get_mixed_sign_conflict_mask`` and ``gdpo_filter_ratio_conflict_eps``]. So a rho of exactly the
+  threshold is dropped (the +1e-8 puts it just below), and |c_k| <= 1e-8 counts as no sign. ratio_eps=0
+  gives the plain rule (rho < threshold, exact ties kept).
 - scale_by_kept (default True, as in both released variants): the combined advantage is multiplied
   by the group's kept fraction *before* whitening, so a group that lost most completions to the
   filter moves the policy less ("query-level reweighting"). The fraction counts scorable completions
@@ -44,13 +47,14 @@ from .stats import DEFAULT_EPS, check_inputs, flat_zscore, group_stats, make_res
 
 @register("gd2po")
 def gd2po(rewards: torch.Tensor, weights, *, std: str = "population", eps: float = DEFAULT_EPS,
-          threshold: float = 0.2, scale_by_kept: bool = True) -> AdvantageResult:
+          threshold: float = 0.2, scale_by_kept: bool = True, ratio_eps: float = 1e-8) -> AdvantageResult:
     """GD2PO advantages.
 
     rewards: (B, G, K) float, NaN = missing.  weights: (K,) base weights >= 0, not all zero.
     std: "population" (default) or "bessel"; eps: added to every std (default 1e-6).
     threshold: conflict threshold in [0, 1] (default 0.2; 0 = GDPO, 1 = filter any disagreement).
     scale_by_kept: scale each group's advantages by its kept fraction before whitening (default True).
+    ratio_eps: the authors' tie margin (default 1e-8; 0 = drop exactly when rho < threshold).
     Returns advantages (B, G); group_mean/group_std (B, K); weights = base weights (B, K);
     diagnostics: kept_frac (share of scorable completions kept).
     """
@@ -58,6 +62,8 @@ def gd2po(rewards: torch.Tensor, weights, *, std: str = "population", eps: float
     if not (isinstance(threshold, (int, float)) and 0.0 <= threshold <= 1.0):
         raise ValueError(f"threshold must be a number in [0, 1] (0 = GDPO, 1 = drop any sign conflict); "
                          f"got {threshold!r}.")
+    if not (isinstance(ratio_eps, (int, float)) and 0.0 <= ratio_eps < 1e-3):
+        raise ValueError(f"ratio_eps must be a small number >= 0 (the authors' 1e-8; 0 = no tie margin); got {ratio_eps!r}.")
     st = group_stats(rewards, std)
     scorable = st.scorable_mask()                                # (B, G) float 1/0; None: every completion
     per_group_w = (w / st.denominator(eps)).transpose(1, 2)      # (B, K, 1): w_k / (sigma_k + eps)
@@ -67,10 +73,13 @@ def gd2po(rewards: torch.Tensor, weights, *, std: str = "population", eps: float
         return make_result(adv, st, static_weights(w, rewards.shape[0]),
                            diagnostics={"kept_frac": torch.ones((), dtype=adv.dtype, device=adv.device)})
     contrib = st.centered * per_group_w.transpose(1, 2)          # (B, G, K): c_k = w_k A_k
-    # no sign conflict => |sum c| == sum |c| bit for bit (same terms, same order), so never filtered.
-    # With nothing filtered every step below is exact (kept fraction 1, the same whitening), so GDPO
+    # a conflict needs a sign on each side beyond the margin; without one nothing is filtered and every step
+    # below is exact (kept fraction 1, the same whitening), so GDPO
+    margin = scalar(ratio_eps, adv)
+    mixed = (contrib > margin).any(-1) & (contrib < -margin).any(-1)
     net = contrib.sum(-1).abs_()                                 # |sum c|, then sum |c| in contrib's memory
-    kept = (net >= scalar(threshold, adv) * contrib.abs_().sum(-1)).to(dtype=adv.dtype)   # (B, G) 1/0
+    dropped = mixed & (net < scalar(threshold, adv) * (contrib.abs_().sum(-1) + margin))
+    kept = (~dropped).to(dtype=adv.dtype)                        # (B, G) 1/0
     if scorable is not None:
         kept.mul_(scorable)
     n_kept = kept.sum(1, True)

@@ -13,10 +13,11 @@ import torch
 
 from .ac import combine_zscores
 from .base import AdvantageResult, register
-from .stats import DEFAULT_EPS, check_inputs, flat_zscore, make_result, static_weights
+from .stats import DEFAULT_EPS, check_inputs, flat_zscore, make_result, static_weights, with_conventions
 
 
 @register("gdpo")
+@with_conventions
 def gdpo(rewards: torch.Tensor, weights, *, std: str = "population", eps: float = DEFAULT_EPS,
          batch_norm: bool = True) -> AdvantageResult:
     """GDPO advantages.

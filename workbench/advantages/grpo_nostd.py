@@ -9,10 +9,11 @@ import torch
 
 from .base import AdvantageResult, register
 from .rc import scalar_stats
-from .stats import DEFAULT_EPS, check_inputs, group_stats, make_result, static_weights
+from .stats import DEFAULT_EPS, check_inputs, group_stats, make_result, static_weights, with_conventions
 
 
 @register("grpo_nostd")
+@with_conventions
 def grpo_nostd(rewards: torch.Tensor, weights, *, std: str = "population",
                eps: float = DEFAULT_EPS) -> AdvantageResult:
     """Dr.GRPO-style advantages: the group-centred scalar reward, not divided by its std.

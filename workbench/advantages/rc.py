@@ -14,7 +14,7 @@ import torch
 
 from .base import AdvantageResult, register
 from .stats import (DEFAULT_EPS, GroupStats, check_inputs, complete_stats, flat_moments, group_stats, make_result,
-                    masked_stats, scalar, static_weights)
+                    masked_stats, scalar, static_weights, with_conventions)
 
 SCALES = ("group", "batch")
 
@@ -33,6 +33,7 @@ def scalar_stats(per_objective: GroupStats, w: torch.Tensor, std: str) -> tuple[
 
 
 @register("rc")
+@with_conventions
 def rc(rewards: torch.Tensor, weights, *, std: str = "population", eps: float = DEFAULT_EPS,
        scale: str = "group") -> AdvantageResult:
     """RC advantages.

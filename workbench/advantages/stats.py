@@ -35,7 +35,12 @@ from .base import AdvantageResult
 STD_CONVENTIONS = ("population", "bessel")
 INF_MESSAGE = ("rewards contain inf (or values so large their sum overflows); clip them to a finite range, "
                "or use NaN to mark a missing reward.")
-DEFAULT_EPS = 1e-6  # verl's GRPO epsilon; the DVAO paper trained with verl. TRL 1.16 uses 1e-4.
+DEFAULT_EPS = 1e-6  # verl's GRPO epsilon (verl divides by a Bessel std; the population default here is the
+                    # convention of the DVAO paper's propositions). TRL 1.16 uses 1e-4: see CONVENTIONS.
+# ``convention=`` presets of the estimators that have a TRL counterpart (rc, grpo_nostd, gdpo): "trl" is TRL 1.16's
+# GRPOTrainer (trl.trainer.utils.nanstd is Bessel-corrected; `+ 1e-4` in _generate_and_score_completions), so
+# its advantages equal TRL's to float precision (tests/test_advantages_trl.py); "workbench" is the defaults.
+CONVENTIONS = {"workbench": {}, "trl": {"std": "bessel", "eps": 1e-4}}
 SMALL = 8192  # numel below which op count, not passes over memory, sets the cost (measured crossover ~4-16K)
 
 
@@ -323,6 +328,25 @@ def _as_weight_tensor(weights: torch.Tensor | Sequence[float], k: int, like: tor
     if like.device.type == "cpu" and like.dtype in _NUMPY_FLOATS:   # ~1 us against torch.tensor's ~3
         return torch.from_numpy(np.array(vals, dtype=_NUMPY_FLOATS[like.dtype]))
     return torch.tensor(vals, dtype=like.dtype, device=like.device)
+
+
+def with_conventions(fn):
+    """Let an estimator with a TRL counterpart take ``convention="trl"`` (or "workbench"): the preset's std and
+    eps, applied before the call. An explicit std or eps that contradicts the preset is refused, so a config
+    never silently mixes conventions."""
+    import functools
+
+    @functools.wraps(fn)
+    def run(rewards, weights, *args, convention: str = "workbench", **kwargs):
+        if convention not in CONVENTIONS:
+            raise ValueError(f"convention must be one of {tuple(CONVENTIONS)}; got {convention!r}.")
+        for key, value in CONVENTIONS[convention].items():
+            if key in kwargs and kwargs[key] != value:
+                raise ValueError(f"convention={convention} sets {key}={value}; drop {key}={kwargs[key]!r} or the "
+                                 "convention.")
+            kwargs[key] = value
+        return fn(rewards, weights, *args, **kwargs)
+    return run
 
 
 def static_weights(w: torch.Tensor, b: int) -> torch.Tensor:

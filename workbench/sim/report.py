@@ -17,6 +17,10 @@ variants of DVAO (``VARIANTS``) get their own paired comparisons, per level: the
 minus the best of the paper's four at that level. Writes <out>/sim_<sweep>.png
 and <out>/sim_findings.md, plus <out>/sim_vs_dvao.png (every method's paired regret gap to DVAO, one panel
 per sweep), and prints the markdown.
+
+Marks: ``CLEAR`` (†) is "the paired bootstrap intervals exclude 0 on these seeds", an exploratory mark on the
+seeds that picked the winner, never "*": a star means confirmed on fresh seeds, which only
+``python -m analysis.pareto --plan`` decides (docs/analysis.md#claims-selection-and-confirmation-seeds).
 """
 from __future__ import annotations
 
@@ -27,6 +31,8 @@ import numpy as np
 import pandas as pd
 
 from workbench import metrics as M
+
+CLEAR = "†"   # every paired interval excludes 0 on the seeds that picked the winner: exploratory, not confirmed
 
 AXES = {"sim_G": "G", "sim_K": "K", "sim_noise": "aux_noise", "sim_corr": "correlation"}
 # The point every sweep varies one axis away from; its runs are shared (sweeps/sim_*.yaml).
@@ -107,14 +113,14 @@ def summarise(runs: pd.DataFrame, axis: str, metric: str, higher: bool) -> pd.Da
 
 
 def markdown(summary: pd.DataFrame, axis: str, name: str) -> str:
-    """Levels as rows, methods as columns, `mean [lo, hi]`; the best mean in bold, a * when it is clear."""
+    """Levels as rows, methods as columns, `mean [lo, hi]`; the best mean in bold, CLEAR when it is clear."""
     methods = list(dict.fromkeys(summary["method"]))
     lines = [f"| {axis} | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]
     for level, part in summary.groupby("level", sort=False):
         cells = []
         for _, r in part.set_index("method").loc[methods].iterrows():
             cell = f"{r['mean']:.4f} [{r['lo']:.4f}, {r['hi']:.4f}]"
-            cells.append(f"**{cell}**{'*' if r['clear'] else ''}" if r["winner"] else cell)
+            cells.append(f"**{cell}**{CLEAR if r['clear'] else ''}" if r["winner"] else cell)
         lines.append(f"| {level} | " + " | ".join(cells) + " |")
     return f"{name}\n\n" + "\n".join(lines)
 
@@ -134,10 +140,10 @@ def dvao_gaps(runs: pd.DataFrame, axis: str, metric: str) -> list[str]:
 
 def variant_gaps(runs: pd.DataFrame, axis: str, metric: str, higher: bool) -> str:
     """A table per level: each small-group variant minus DVAO and minus the best of the paper's four (by
-    mean at that level), paired by seed with 95% intervals; a * marks an interval that excludes 0."""
+    mean at that level), paired by seed with 95% intervals; CLEAR marks an interval that excludes 0."""
     def cell(a, b):
         d, lo, hi = paired_diff_ci(a, b)
-        return f"{d:+.5f} [{lo:+.5f}, {hi:+.5f}]" + ("*" if lo > 0 or hi < 0 else "")
+        return f"{d:+.5f} [{lo:+.5f}, {hi:+.5f}]" + (CLEAR if lo > 0 or hi < 0 else "")
 
     rows = []
     for level in levels(runs, axis):
@@ -281,7 +287,7 @@ def main(argv=None) -> str:
         table = variant_gaps(part, axis, M.eval_metric("regret"), higher=False)
         if table:
             doc.append("Small-group variants, regret, paired by seed (negative = the variant is better; "
-                       "* = the 95% interval excludes 0):\n\n" + table)
+                       f"{CLEAR} = the 95% interval excludes 0 on these seeds; not a confirmation):\n\n" + table)
     overview = plot_vs_dvao(parts, out)
     if overview is not None:
         doc.insert(0, "### Every method against DVAO, paired by seed\n\n"

@@ -96,7 +96,7 @@ def test_every_rank_composes_the_same_config_and_output_folder(clean_env):
     assert log.endswith("${hydra.job.name}${wb.rank_suffix:}.log")
     assert distributed.rank_suffix() == ".rank1"  # RANK=1 is still set: rank 1 logs to <job>.rank1.log
     single = compose_as(clean_env, None)
-    assert re.fullmatch(r"outputs/\d{4}-\d{2}-\d{2}/\d{2}-\d{2}-\d{2}", single.hydra.run.dir)
+    assert re.fullmatch(r"outputs/\d{4}-\d{2}-\d{2}/\d{2}-\d{2}-\d{2}-\d+", single.hydra.run.dir)  # -pid: one per process
     assert distributed.rank_suffix() == ""
 
 

@@ -64,6 +64,7 @@ def test_one_run_carries_the_users_names(example):
     assert "ac_clip" in (run_dir / "config.yaml").read_text()
 
 
+@pytest.mark.slow  # make test-slow; a shorter test in make test covers the same rule
 def test_a_sweep_then_the_analysis_name_the_users_estimator_and_axes(example):
     out = sh(example, *RUN[:3], "-m", *RUN[3:], "method=ac_clip,dvao",
              "hydra/launcher=local", "sweep=cmp", *SHORT, timeout=600)
@@ -79,6 +80,7 @@ def test_a_sweep_then_the_analysis_name_the_users_estimator_and_axes(example):
     assert (example / "reports" / "cmp" / "front_arith_tiny-arith.png").stat().st_size > 10_000
 
 
+@pytest.mark.slow  # make test-slow; a shorter test in make test covers the same rule
 def test_sigterm_then_resume_keeps_every_step(example):
     args = [*RUN, "steps=30", "eval.every=0", "task.eval.n_prompts=4", "train.save_every=2", "run_dir=runs/term"]
     proc = subprocess.Popen(args, cwd=example, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

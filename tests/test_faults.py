@@ -164,6 +164,7 @@ def test_unreachable_wandb_server_means_offline_after_a_short_probe(tmp_path):
     assert list((run_dir / "wandb").glob("offline-run-*/run-*.wandb")) and store.is_done(run_dir)
 
 
+@pytest.mark.slow  # make test-slow; a shorter test in make test covers the same rule
 def test_a_sweep_survives_a_killed_job_and_a_relaunch_trains_no_run_twice(tmp_path):
     runs = tmp_path / "runs"
 
@@ -200,6 +201,7 @@ def test_a_sweep_survives_a_killed_job_and_a_relaunch_trains_no_run_twice(tmp_pa
     assert resumed["step"] == 30 and assert_each_step_once(long[0]) == [10, 20, 30]
 
 
+@pytest.mark.slow  # make test-slow; a shorter test in make test covers the same rule
 def test_torchrun_two_ranks_write_one_intact_run_dir(tmp_path, tiny_math_dir):
     torchrun = [str(Path(sys.executable).with_name("torchrun")), "--standalone", "--nproc_per_node", "2",
                 "-m", "workbench.run", *FAST, "logger=wandb"]

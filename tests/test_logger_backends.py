@@ -125,6 +125,7 @@ def test_both_backends_get_the_store_keys_and_trackio_stays_out_of_home(tmp_path
     assert not [p for p in home.rglob("*") if "trackio" in str(p).lower()], sorted(map(str, home.rglob("*")))
 
 
+@pytest.mark.slow  # make test-slow; a shorter test in make test covers the same rule
 def test_trackio_mirrors_the_store_across_resume_and_overwrite(tmp_path):
     root, home = tmp_path / "runs", tmp_path / "home"
     home.mkdir()

@@ -1,6 +1,8 @@
 """Quiet output (issue 15): a plain run prints its own lines only, and real warnings stay visible."""
 from __future__ import annotations
 
+import pytest
+
 import os
 import subprocess
 import sys
@@ -20,6 +22,7 @@ def _run(*overrides: str) -> str:
     return res.stdout + res.stderr
 
 
+@pytest.mark.slow  # make test-slow; a shorter test in make test covers the same rule
 def test_plain_run_and_its_resume_print_no_library_noise(tmp_path, tiny_math_dir):
     run_dir = tmp_path / "run"
     out = _run("steps=4", f"run_dir={run_dir}")

@@ -143,6 +143,7 @@ def test_qwen3_yaml_trains_two_steps_on_dapo_chat_prompts(random_dirs, dapo_file
     _trained(run_dir, random_dirs["qwen3"])
 
 
+@pytest.mark.slow  # make test-slow; a shorter test in make test covers the same rule
 def test_qwen25_yaml_trains_through_the_command_line(random_dirs, dapo_file, tmp_path):
     run_dir = tmp_path / "qwen25"
     args = ["G=4", "steps=2", "train.prompts_per_step=2", "train.save_every=2", "eval.every=0",

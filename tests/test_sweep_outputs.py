@@ -199,7 +199,8 @@ if FULL and {status_too}:
 """
 
 
-@pytest.mark.parametrize("status_too", [False, True], ids=["status-written", "status-unwritable"])
+@pytest.mark.parametrize("status_too", [pytest.param(False, marks=pytest.mark.slow), True],
+                         ids=["status-written", "status-unwritable"])
 def test_a_full_disk_ends_the_run_with_one_line_and_a_truthful_status(tmp_path, status_too):
     plugin = tmp_path / "full_disk.py"
     flag = tmp_path / "disk-is-full"

@@ -86,6 +86,7 @@ def bandit(*extra: str) -> list[str]:
     return ["task=bandit", "steps=20", "task.contexts=32", "sweep=smoke", *extra]
 
 
+@pytest.mark.slow  # make test-slow; a shorter test in make test covers the same rule
 def test_local_sweep_runs_then_rerun_skips_finished(tmp_path):
     done = multirun(tmp_path, *bandit("method=rc,dvao", "seed=0,1", "resume=true"))
     assert done.returncode == 0, done.stderr[-3000:]
@@ -121,6 +122,7 @@ def test_failing_job_does_not_stop_the_sweep_and_is_reported(tmp_path):
     assert sorted(p.name for p in (tmp_path / "runs").iterdir() if store.is_done(p)) == ["dvao-G4-s0", "rc-G4-s0"]
 
 
+@pytest.mark.slow  # make test-slow; a shorter test in make test covers the same rule
 def test_submitit_local_launcher_runs_a_sweep(tmp_path):
     res = multirun(tmp_path, *bandit("method=rc,dvao", "seed=0,1"), launcher="submitit_cpu")
     assert res.returncode == 0, res.stderr[-3000:]
@@ -145,6 +147,7 @@ def test_llm_sweep_smoke_with_tiny_model(tmp_path, tiny_math_dir):
         assert {"eval/accuracy", "eval/length"} <= set(summary)
 
 
+@pytest.mark.slow  # make test-slow; a shorter test in make test covers the same rule
 def test_submitit_job_killed_mid_run_fails_only_itself(tmp_path):
     """Hydra's own submitit launcher ends the multirun with a traceback when one job is SIGKILLed (out of
     memory, scancel, a lost node): its results() raises. Ours reports that job failed, collects the rest."""

@@ -99,6 +99,7 @@ def test_sigterm_then_resume_keeps_every_step(example):
     assert summary(example / "runs" / "term")["method"] == "ac_clip"
 
 
+@pytest.mark.slow  # make test-slow; a shorter test in make test covers the same rule
 def test_lora_trains_only_the_adapter(example):
     sh(example, *RUN, *SHORT, "model.lora.r=4", "train.save_every=3", "run_dir=runs/lora")
     s = summary(example / "runs" / "lora")

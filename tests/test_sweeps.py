@@ -104,6 +104,7 @@ def test_local_sweep_runs_then_rerun_skips_finished(tmp_path):
     assert {r.name: (r / store.SUMMARY).stat().st_mtime for r in runs} == mtimes, "a skipped run was rewritten"
 
 
+@pytest.mark.slow  # make test-slow; a shorter test in make test covers the same rule
 def test_failing_job_does_not_stop_the_sweep_and_is_reported(tmp_path):
     # G=1 fails validation inside its job; the G=4 jobs must still finish.
     res = multirun(tmp_path, *bandit("method=rc,dvao", "G=1,4"))

@@ -22,9 +22,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from workbench import store
+
 HYDRA_MARKER = ".workbench-hydra"
 REPORT_MARKER = ".workbench-report"
-RUN_MARKER = ".workbench-run"        # = workbench.store.MARKER (not imported: this module must stay light)
 # Files Hydra or the sweep report writes into its folders: present without our marker, they are someone else's.
 HYDRA_FILES = (".hydra", "multirun.yaml", "jobs.jsonl", ".jobs", ".submitit")
 
@@ -38,7 +39,8 @@ def _record() -> str:
 
 
 def _looks_like_run(path: Path) -> bool:
-    return (path / RUN_MARKER).exists() or ((path / "config.yaml").is_file() and (path / "status.json").is_file())
+    """A run directory: the store's marker, or an older run's config.yaml beside its status.json."""
+    return store.is_run_dir(path) or ((path / store.CONFIG).is_file() and (path / store.STATUS).is_file())
 
 
 def _enclosing_run(path: Path) -> Path | None:
